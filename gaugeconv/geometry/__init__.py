@@ -1,0 +1,74 @@
+"""Preprocessing: mesh -> G-structure -> geometric buffers (numpy and scipy only, no torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..mesh import Mesh, components
+from .connection import Connection, connect, corner_angles, side_lengths, vertex_frames
+from .connectivity import Fans, Orientation, boundary_loops, order_fans, orient
+
+__all__ = [
+    "Connection",
+    "Fans",
+    "Orientation",
+    "boundary_loops",
+    "compute_buffers",
+    "connect",
+    "corner_angles",
+    "order_fans",
+    "orient",
+    "side_lengths",
+    "vertex_frames",
+]
+
+
+def _oriented_lengths(mesh: Mesh, orientation: Orientation) -> np.ndarray:
+    if mesh.lengths is None:
+        return side_lengths(mesh.vertices, orientation.faces)
+    lengths = np.array(mesh.lengths, dtype=np.float64)
+    # reversing (a, b, c) -> (c, b, a) maps sides (ab, bc, ca) to (cb, ba, ac)
+    lengths[orientation.flipped] = lengths[orientation.flipped][:, [1, 0, 2]]
+    return lengths
+
+
+def compute_buffers(mesh: Mesh) -> dict:
+    """All arrays and scalars of a :class:`gaugeconv.Geometry` for ``mesh`` (a dict)."""
+    from ..mesh import half_edges
+
+    n = mesh.n_vertices
+    he0 = half_edges(mesh.faces, n)
+    orientation = orient(mesh.faces, he0)
+    faces = orientation.faces
+    fans = order_fans(faces, n)
+    lengths = _oriented_lengths(mesh, orientation)
+    conn = connect(fans, lengths, n)
+    frames = vertex_frames(mesh.vertices, fans, conn, lengths)
+    # barycentric vertex areas from Heron's formula on the side lengths (intrinsic)
+    s = 0.5 * lengths.sum(axis=1)
+    area = np.sqrt(np.clip(s * (s - lengths[:, 0]) * (s - lengths[:, 1]) * (s - lengths[:, 2]), 0.0, None))
+    vertex_area = np.bincount(faces.reshape(-1), weights=np.repeat(area / 3.0, 3), minlength=n)
+    defect = np.where(fans.boundary, np.pi, 2 * np.pi) - conn.angle_sum
+    n_edges = he0.edges.shape[0]
+    orientable = bool(orientation.orientable.all())
+    return dict(
+        vertices=np.asarray(mesh.vertices, dtype=np.float64),
+        faces=faces,
+        frames=frames,
+        vertex_area=vertex_area,
+        degree=conn.degree,
+        boundary=fans.boundary,
+        angle_defect=defect,
+        edge_index=conn.edge_index,
+        log_r=conn.log_r,
+        log_theta=conn.log_theta,
+        transport_angle=conn.transport_angle,
+        transport_flip=conn.transport_flip,
+        orientable=orientable,
+        structure_group="SO2" if orientable else "O2",
+        n_components=int(components(faces, n)[0]),
+        n_boundary_loops=boundary_loops(he0, n),
+        euler_characteristic=int(n - n_edges + len(faces)),
+        mesh_hash=mesh.hash,
+        name=mesh.name,
+    )

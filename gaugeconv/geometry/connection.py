@@ -1,0 +1,194 @@
+"""The discrete Levi-Civita connection from corner angles: gauges, log map, transporters.
+
+Method (DESIGN.md, "Geometry"): around each vertex p the outgoing edges get tangent angles
+equal to the cumulative corner angles of its ordered fan, rescaled by ``2 pi / Theta_p`` at
+interior vertices (``Theta_p`` the angle sum) and left unscaled on the boundary. The first
+neighbour of the fan is at angle 0: that is the gauge, e1 points to it. Angles increase in the
+direction the fan is traversed, which defines the local orientation (the normal n).
+
+Transport along edge q -> p keeps the angle to the edge (the edge is a geodesic): a vector at
+angle psi in q's gauge arrives at ``phi_p(q) + pi + (psi - phi_q(p))`` in p's gauge, or, where
+the fans of p and q run through the edge's faces in opposite order (``flip``), mirrored:
+``phi_p(q) + pi - (psi - phi_q(p))``. Hence ``T = R(phi_p(q) + pi -/+ phi_q(p)) F**flip``.
+Everything is intrinsic: only edge lengths and combinatorics enter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..groups import wrap_angle
+from .connectivity import Fans
+
+TWO_PI = 2.0 * np.pi
+
+
+def side_lengths(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Lengths of the face sides: ``out[f, i] = |v[faces[f, i]] - v[faces[f, (i+1) % 3]]|``, (F, 3)."""
+    p = vertices[faces]
+    return np.linalg.norm(p - np.roll(p, -1, axis=1), axis=2)
+
+
+def corner_angles(lengths: np.ndarray) -> np.ndarray:
+    """Interior angles (F, 3) at corner i from side lengths (F, 3) (side i runs i -> i+1).
+
+    Uses the half-angle form ``tan(alpha/2) = sqrt((s-b)(s-c) / (s (s-a)))`` with ``a`` the
+    opposite side, accurate for thin triangles.
+    """
+    l_next = lengths  # side from the corner to the next vertex
+    l_prev = np.roll(lengths, 1, axis=1)  # side from the previous vertex to the corner
+    l_opp = np.roll(lengths, -1, axis=1)  # side opposite the corner
+    s = 0.5 * (l_next + l_prev + l_opp)
+    num = np.clip((s - l_next) * (s - l_prev), 0.0, None)
+    den = np.clip(s * (s - l_opp), 0.0, None)
+    return 2.0 * np.arctan2(np.sqrt(num), np.sqrt(den))
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Per-vertex and per-directed-edge buffers (float64), edges grouped by target vertex.
+
+    Attributes
+    ----------
+    edge_index : (2, E) int64, row 0 source q, row 1 target p, grouped by p in fan order
+    log_r, log_theta : (E,) polar coordinates of q in p's gauge
+    transport_angle : (E,), transport_flip : (E,) bool, T = R(angle) F**flip maps q's gauge to p's
+    reverse : (E,) int64, index of the opposite directed edge
+    edge_face : (E,) int64, a face containing the edge
+    angle_sum : (V,), degree : (V,) int64
+    """
+
+    edge_index: np.ndarray
+    log_r: np.ndarray
+    log_theta: np.ndarray
+    transport_angle: np.ndarray
+    transport_flip: np.ndarray
+    reverse: np.ndarray
+    edge_face: np.ndarray
+    angle_sum: np.ndarray
+    degree: np.ndarray
+
+
+def _segment_exclusive_cumsum(values: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Exclusive cumulative sums restarting at each segment ``offset[v]:offset[v+1]``.
+
+    Grouped by segment length so the sums never accumulate across vertices (no cancellation).
+    """
+    out = np.empty_like(values)
+    counts = np.diff(offset)
+    for length in np.unique(counts):
+        if length == 0:
+            continue
+        starts = offset[:-1][counts == length]
+        idx = starts[:, None] + np.arange(length)
+        block = values[idx]
+        acc = np.cumsum(block, axis=1)
+        out[idx] = acc - block
+    return out
+
+
+def connect(fans: Fans, lengths: np.ndarray, n_vertices: int) -> Connection:
+    """Compute the connection of an ordered mesh.
+
+    Parameters
+    ----------
+    fans : ordered fans of the oriented faces
+    lengths : (F, 3) side lengths of ``fans.faces``
+    """
+    faces = fans.faces
+    flat = faces.reshape(-1)
+    alpha = corner_angles(lengths).reshape(-1)  # (C,) by corner id
+    c = fans.corner  # corners in fan order
+    d = fans.direction.astype(bool)
+    f = c // 3
+    a_vertex = faces[f, (c % 3 + 1) % 3]
+    b_vertex = faces[f, (c % 3 + 2) % 3]
+    enter = np.where(d, b_vertex, a_vertex)  # neighbour entering each fan slot
+    leave = np.where(d, a_vertex, b_vertex)
+    # half-edge (side) of the face on the entering edge
+    enter_side = np.where(d, c - c % 3 + (c % 3 + 2) % 3, c)
+    leave_side = np.where(d, c, c - c % 3 + (c % 3 + 2) % 3)
+
+    counts = np.diff(fans.offset)
+    angle_sum = np.bincount(flat, weights=alpha, minlength=n_vertices)
+    cum = _segment_exclusive_cumsum(alpha[c], fans.offset)
+    vertex_of_slot = np.repeat(np.arange(n_vertices), counts)
+    scale = np.where(fans.boundary, 1.0, TWO_PI / angle_sum)
+    theta_slot = cum * scale[vertex_of_slot]
+
+    # directed edges q -> p: one per fan slot, plus the last leaving neighbour on the boundary
+    degree = counts + fans.boundary
+    e_offset = np.zeros(n_vertices + 1, dtype=np.int64)
+    np.cumsum(degree, out=e_offset[1:])
+    n_edges = int(e_offset[-1])
+    slot_edge = e_offset[vertex_of_slot] + (np.arange(c.size) - fans.offset[vertex_of_slot])
+    target = np.empty(n_edges, dtype=np.int64)
+    source = np.empty(n_edges, dtype=np.int64)
+    theta = np.empty(n_edges)
+    side = np.empty(n_edges, dtype=np.int64)
+    target[slot_edge] = vertex_of_slot
+    source[slot_edge] = enter
+    theta[slot_edge] = theta_slot
+    side[slot_edge] = enter_side
+    bverts = np.flatnonzero(fans.boundary)
+    last_slot = fans.offset[bverts + 1] - 1
+    last_edge = e_offset[bverts + 1] - 1
+    target[last_edge] = bverts
+    source[last_edge] = leave[last_slot]
+    theta[last_edge] = angle_sum[bverts]
+    side[last_edge] = leave_side[last_slot]
+
+    # opposite directed edge via the undirected edge of each side
+    undirected = fans.he.edge_of[side]
+    key = 2 * undirected + (target == fans.he.edges[undirected, 1])
+    slot = np.empty(2 * fans.he.edges.shape[0], dtype=np.int64)
+    slot[key] = np.arange(n_edges)
+    reverse = slot[key ^ 1]
+
+    face = side // 3
+    # traversal direction of p's and q's corners in the shared face
+    col_q = np.argmax(faces[face] == source[:, None], axis=1)
+    col_p = np.argmax(faces[face] == target[:, None], axis=1)
+    flip = fans.corner_direction[3 * face + col_q] != fans.corner_direction[3 * face + col_p]
+    theta_back = theta[reverse]  # phi_q(p)
+    angle = wrap_angle(theta + np.pi + np.where(flip, theta_back, -theta_back))
+    return Connection(
+        edge_index=np.stack([source, target]),
+        log_r=lengths.reshape(-1)[side],
+        log_theta=wrap_angle(theta),
+        transport_angle=angle,
+        transport_flip=flip,
+        reverse=reverse,
+        edge_face=face,
+        angle_sum=angle_sum,
+        degree=degree,
+    )
+
+
+def vertex_frames(vertices: np.ndarray, fans: Fans, conn: Connection, lengths: np.ndarray) -> np.ndarray:
+    """Embedded frames ``(V, 3, 3)``: ``frames[p] = (e1, e2, n)`` as rows.
+
+    n is the angle-weighted normal in p's local orientation; e1 the direction to p's first
+    neighbour (angle 0) projected onto the tangent plane; e2 = n x e1. Intrinsic angles are
+    rescaled at curved vertices, so the frame is exact for display, not for measurement.
+    """
+    faces = fans.faces
+    n_vertices = len(vertices)
+    p = vertices[faces]
+    face_normal = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+    face_normal /= np.linalg.norm(face_normal, axis=1, keepdims=True)
+    alpha = corner_angles(lengths).reshape(-1)
+    c = fans.corner
+    sign = np.where(fans.direction.astype(bool), -1.0, 1.0)
+    weights = (alpha[c] * sign)[:, None] * face_normal[c // 3]
+    normal = np.zeros((n_vertices, 3))
+    np.add.at(normal, faces.reshape(-1)[c], weights)
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    first = conn.edge_index[0, np.cumsum(np.r_[0, conn.degree[:-1]])]
+    t = vertices[first] - vertices
+    t -= np.sum(t * normal, axis=1, keepdims=True) * normal
+    e1 = t / np.linalg.norm(t, axis=1, keepdims=True)
+    e2 = np.cross(normal, e1)
+    return np.stack([e1, e2, normal], axis=1)

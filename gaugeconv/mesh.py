@@ -1,0 +1,348 @@
+"""Triangle meshes: loading, validation and repair.
+
+A :class:`Mesh` is a validated pair ``vertices (V, 3) float64``, ``faces (F, 3) int64``: every
+face a proper triangle, every edge in one or two faces, every vertex a single fan (disc or
+half-disc), no duplicate faces, no unreferenced vertices. Several connected components and
+non-orientable meshes are allowed. Anything else raises :class:`MeshError` with one line that
+says what is wrong and what to do about it; ``repair=True`` fixes what can be fixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
+
+#: File suffixes accepted by :func:`load_mesh` (read through trimesh).
+MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
+
+
+class MeshError(ValueError):
+    """A mesh that gaugeconv cannot use, with a message saying what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class HalfEdges:
+    """Undirected edges of a triangle list and the half-edges (face sides) on them.
+
+    Half-edge ``h = 3 f + i`` runs from ``faces[f, i]`` to ``faces[f, (i + 1) % 3]``.
+
+    Attributes
+    ----------
+    edges : (E_u, 2) int64, each undirected edge ``(u, w)`` with ``u < w``, sorted
+    edge_of : (3F,) int64, the undirected edge of each half-edge
+    count : (E_u,) int64, how many half-edges (faces) lie on each edge
+    """
+
+    edges: np.ndarray
+    edge_of: np.ndarray
+    count: np.ndarray
+
+
+def half_edges(faces: np.ndarray, n_vertices: int) -> HalfEdges:
+    """Group the half-edges of ``faces (F, 3)`` by undirected edge (sort based, vectorised)."""
+    src = faces.reshape(-1)
+    dst = np.roll(faces, -1, axis=1).reshape(-1)
+    key = np.minimum(src, dst).astype(np.int64) * n_vertices + np.maximum(src, dst)
+    uniq, edge_of, count = np.unique(key, return_inverse=True, return_counts=True)
+    edges = np.stack([uniq // n_vertices, uniq % n_vertices], axis=1)
+    return HalfEdges(edges=edges, edge_of=edge_of.reshape(-1), count=count)
+
+
+def corner_fans(faces: np.ndarray, he: HalfEdges) -> np.ndarray:
+    """Label each corner ``3 f + i`` with the fan it belongs to at its vertex.
+
+    Two corners at the same vertex are in one fan when their faces share an edge at that
+    vertex. A manifold vertex has exactly one fan; a vertex where several fans meet only at
+    the vertex (a "bowtie") has more. Requires every edge to have at most two faces.
+
+    Returns
+    -------
+    labels : (3F,) int64, fan labels (globally unique, arbitrary order)
+    """
+    n_corners = faces.size
+    pairs = np.flatnonzero(he.count[he.edge_of] == 2)
+    order = np.argsort(he.edge_of[pairs], kind="stable")
+    h = pairs[order].reshape(-1, 2)  # the two half-edges of each interior edge
+    h1, h2 = h[:, 0], h[:, 1]
+    nxt1 = 3 * (h1 // 3) + (h1 % 3 + 1) % 3
+    nxt2 = 3 * (h2 // 3) + (h2 % 3 + 1) % 3
+    flat = faces.reshape(-1)
+    same = flat[h1] == flat[h2]  # both half-edges point the same way: faces disagree
+    a = np.concatenate([h1, nxt1])
+    b = np.concatenate([np.where(same, h2, nxt2), np.where(same, nxt2, h2)])
+    graph = sparse.coo_matrix((np.ones(a.size, np.int8), (a, b)), shape=(n_corners,) * 2)
+    return csgraph.connected_components(graph, directed=False)[1]
+
+
+def components(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray]:
+    """Connected components of the vertices of ``faces``: ``(count, labels (V,))``."""
+    a = faces.reshape(-1)
+    b = np.roll(faces, -1, axis=1).reshape(-1)
+    graph = sparse.coo_matrix((np.ones(a.size, np.int8), (a, b)), shape=(n_vertices,) * 2)
+    return csgraph.connected_components(graph, directed=False)
+
+
+def _face_double_area(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    p = vertices[faces]
+    return np.linalg.norm(np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), axis=1)
+
+
+def _degenerate_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Faces with a repeated vertex or zero area (collinear to 1e-12 relative)."""
+    repeated = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 0] == faces[:, 2])
+    p = vertices[faces]
+    longest = np.max(np.linalg.norm(p - np.roll(p, 1, axis=1), axis=2), axis=1)
+    return repeated | (_face_double_area(vertices, faces) <= 1e-12 * longest**2)
+
+
+def _duplicate_faces(faces: np.ndarray) -> np.ndarray:
+    """Faces on the same three vertices as an earlier face (any order or orientation)."""
+    key = np.sort(faces, axis=1)
+    _, first = np.unique(key, axis=0, return_index=True)
+    dup = np.ones(len(faces), dtype=bool)
+    dup[first] = False
+    return dup
+
+
+def _split_fans(vertices, faces, fans):
+    """Give every fan after the first at a vertex a copy of that vertex."""
+    flat = faces.reshape(-1)
+    # one (vertex, fan) pair per distinct fan, vertex-major
+    pair_key = np.unique(np.stack([flat, fans], axis=1), axis=0)
+    first_of_vertex = np.r_[True, pair_key[1:, 0] != pair_key[:-1, 0]]
+    new_index = np.where(first_of_vertex, pair_key[:, 0], 0)
+    extra = np.flatnonzero(~first_of_vertex)
+    new_index[extra] = len(vertices) + np.arange(extra.size)
+    lookup = {int(f): int(i) for f, i in zip(pair_key[:, 1], new_index)}
+    new_flat = np.fromiter((lookup[int(f)] for f in fans), dtype=np.int64, count=fans.size)
+    new_vertices = np.concatenate([vertices, vertices[pair_key[extra, 0]]])
+    return new_vertices, new_flat.reshape(-1, 3), int(extra.size)
+
+
+@dataclass(frozen=True, eq=False)
+class Mesh:
+    """A validated triangle mesh.
+
+    Construct with :func:`make_mesh` (arrays) or :func:`load_mesh` (files); both validate.
+
+    Attributes
+    ----------
+    vertices : (V, 3) float64, read-only
+    faces : (F, 3) int64, read-only, indices into ``vertices``
+    name : str, a label used in messages (the file name when loaded)
+    n_components : int, connected components
+    repairs : tuple of str, what ``repair=True`` (or dropping unreferenced vertices) changed
+    lengths : (F, 3) float64 or None, intrinsic side lengths (side i runs from corner i to
+        corner i+1); when given they define the metric and ``vertices`` are only for display
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    name: str = "mesh"
+    n_components: int = 1
+    repairs: tuple = field(default_factory=tuple)
+    lengths: np.ndarray | None = None
+
+    @property
+    def n_vertices(self) -> int:
+        return int(self.vertices.shape[0])
+
+    @property
+    def n_faces(self) -> int:
+        return int(self.faces.shape[0])
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the vertex and face arrays (hex), recorded in saved buffers."""
+        h = hashlib.sha256()
+        h.update(np.ascontiguousarray(self.vertices, dtype="<f8").tobytes())
+        h.update(np.ascontiguousarray(self.faces, dtype="<i8").tobytes())
+        return h.hexdigest()
+
+    def __repr__(self) -> str:
+        return (
+            f"Mesh({self.name!r}, vertices={self.n_vertices}, faces={self.n_faces}, "
+            f"components={self.n_components})"
+        )
+
+
+def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, lengths=None) -> Mesh:
+    """Validate arrays and build a :class:`Mesh`. Inputs are not modified.
+
+    Parameters
+    ----------
+    vertices : array_like (V, 3), finite coordinates
+    faces : array_like (F, 3), integer indices into ``vertices``
+    name : label used in error messages
+    repair : drop degenerate and duplicate faces and split non-manifold vertices, with a
+        warning saying what was done, instead of raising
+    lengths : array_like (F, 3) or None, intrinsic side lengths overriding the embedding's
+        (for intrinsically flat shapes such as the flat Möbius strip); not combined with repair
+
+    Raises
+    ------
+    MeshError
+        one line naming the problem and what to do.
+    """
+    v = np.array(vertices, dtype=np.float64, copy=True)
+    f = np.asarray(faces)
+    if v.ndim != 2 or v.shape[1] != 3:
+        raise MeshError(f"{name}: vertices must have shape (V, 3), got {v.shape}")
+    if f.ndim != 2 or f.shape[1] != 3:
+        raise MeshError(f"{name}: faces must have shape (F, 3) (triangles only), got {f.shape}; triangulate the mesh first")
+    if len(v) == 0 or len(f) == 0:
+        raise MeshError(f"{name}: the mesh is empty ({len(v)} vertices, {len(f)} faces)")
+    if not np.issubdtype(f.dtype, np.integer):
+        if not np.all(np.isfinite(f)) or np.any(f != np.round(f)):
+            raise MeshError(f"{name}: face indices must be integers")
+    f = f.astype(np.int64, copy=True)
+    bad = ~np.isfinite(v).all(axis=1)
+    if bad.any():
+        raise MeshError(
+            f"{name}: {bad.sum()} vertices have NaN or infinite coordinates (first: vertex {np.flatnonzero(bad)[0]}); fix or remove them"
+        )
+    out = (f < 0) | (f >= len(v))
+    if out.any():
+        i = np.flatnonzero(out.any(axis=1))[0]
+        raise MeshError(
+            f"{name}: face {i} has vertex index {f[i][out[i]][0]} out of range [0, {len(v)}); the face list does not match the vertices"
+        )
+
+    repairs = []
+    degenerate = _degenerate_faces(v, f)
+    if degenerate.any():
+        if not repair:
+            raise MeshError(
+                f"{name}: {degenerate.sum()} degenerate (zero-area) faces, first face {np.flatnonzero(degenerate)[0]}; pass repair=True (CLI: --repair) to drop them"
+            )
+        f = f[~degenerate]
+        repairs.append(f"dropped {degenerate.sum()} degenerate faces")
+    duplicate = _duplicate_faces(f)
+    if duplicate.any():
+        if not repair:
+            raise MeshError(
+                f"{name}: {duplicate.sum()} duplicate faces, first face {np.flatnonzero(duplicate)[0]}; pass repair=True (CLI: --repair) to drop them"
+            )
+        f = f[~duplicate]
+        repairs.append(f"dropped {duplicate.sum()} duplicate faces")
+    if len(f) == 0:
+        raise MeshError(f"{name}: no faces left after repair")
+
+    he = half_edges(f, len(v))
+    if (he.count > 2).any():
+        e = he.edges[np.argmax(he.count)]
+        raise MeshError(
+            f"{name}: {(he.count > 2).sum()} edges are shared by more than two faces (first: {e[0]}-{e[1]}, {he.count.max()} faces); the mesh is not a surface, split it into surfaces first"
+        )
+    fans = corner_fans(f, he)
+    flat = f.reshape(-1)
+    corners_per_vertex = np.bincount(flat, minlength=len(v))
+    pairs = np.unique(np.stack([flat, fans], axis=1), axis=0)
+    fans_per_vertex = np.bincount(pairs[:, 0], minlength=len(v))
+    bowtie = fans_per_vertex > 1
+    if bowtie.any():
+        if not repair:
+            raise MeshError(
+                f"{name}: {bowtie.sum()} non-manifold vertices where separate fans meet (first: vertex {np.flatnonzero(bowtie)[0]}); pass repair=True (CLI: --repair) to split them"
+            )
+        v, f, added = _split_fans(v, f, fans)
+        repairs.append(f"split {bowtie.sum()} non-manifold vertices (+{added} vertices)")
+        corners_per_vertex = np.bincount(f.reshape(-1), minlength=len(v))
+
+    unused = corners_per_vertex == 0
+    if unused.any():
+        keep = ~unused
+        remap = np.cumsum(keep) - 1
+        v, f = v[keep], remap[f]
+        message = f"{name}: dropped {unused.sum()} unreferenced vertices"
+        warnings.warn(message, stacklevel=2)
+        repairs.append(f"dropped {unused.sum()} unreferenced vertices")
+    if repair and repairs:
+        warnings.warn(f"{name}: repaired: " + "; ".join(repairs), stacklevel=2)
+
+    n_comp, _ = components(f, len(v))
+    if lengths is not None:
+        lengths = _check_lengths(lengths, f, he, name) if not repairs else None
+        if lengths is None:
+            raise MeshError(f"{name}: intrinsic lengths cannot be combined with a mesh that needed repair")
+        lengths.setflags(write=False)
+    v.setflags(write=False)
+    f.setflags(write=False)
+    return Mesh(vertices=v, faces=f, name=name, n_components=int(n_comp), repairs=tuple(repairs), lengths=lengths)
+
+
+def _check_lengths(lengths, faces, he, name):
+    lengths = np.array(lengths, dtype=np.float64, copy=True)
+    if lengths.shape != faces.shape:
+        raise MeshError(f"{name}: lengths must have shape {faces.shape} (one per face side), got {lengths.shape}")
+    if not np.isfinite(lengths).all() or (lengths <= 0).any():
+        raise MeshError(f"{name}: lengths must be finite and positive")
+    a, b, c = lengths.T
+    if ((a + b <= c) | (b + c <= a) | (c + a <= b)).any():
+        raise MeshError(f"{name}: lengths violate the triangle inequality in some face")
+    per_edge_min = np.full(he.edges.shape[0], np.inf)
+    per_edge_max = np.zeros(he.edges.shape[0])
+    np.minimum.at(per_edge_min, he.edge_of, lengths.reshape(-1))
+    np.maximum.at(per_edge_max, he.edge_of, lengths.reshape(-1))
+    if np.any(per_edge_max - per_edge_min > 1e-12 * per_edge_max):
+        raise MeshError(f"{name}: lengths disagree between the two faces of an edge")
+    return lengths
+
+
+def load_mesh(path, *, repair: bool = False) -> Mesh:
+    """Read a triangle mesh file (obj, ply, off, stl, glb, gltf) and validate it.
+
+    Vertices are kept in the file's order; nothing is merged, except for STL, a format that
+    stores three separate corners per face: there, corners at exactly equal positions are
+    merged (in order of first appearance) because that is the only connectivity STL has.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    repair : see :func:`make_mesh`
+
+    Returns
+    -------
+    Mesh
+
+    Raises
+    ------
+    MeshError
+        for a missing, empty, unreadable or invalid file, with one line saying why.
+    """
+    path = os.fspath(path)
+    name = os.path.basename(path)
+    if not os.path.exists(path):
+        raise MeshError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise MeshError(f"{path}: is a directory, not a mesh file")
+    if os.path.getsize(path) == 0:
+        raise MeshError(f"{path}: the file is empty")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in MESH_SUFFIXES:
+        raise MeshError(f"{path}: unsupported file type {suffix or '(none)'}; use one of {', '.join(MESH_SUFFIXES)}")
+    import trimesh
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded = trimesh.load(path, process=False, maintain_order=True, force="mesh")
+    except Exception as exc:  # trimesh raises many types for corrupt files
+        raise MeshError(f"{path}: cannot read as a mesh ({type(exc).__name__}: {str(exc)[:120]})") from None
+    vertices = np.asarray(getattr(loaded, "vertices", np.zeros((0, 3))), dtype=np.float64)
+    faces = np.asarray(getattr(loaded, "faces", np.zeros((0, 3))))
+    if len(vertices) == 0 or len(faces) == 0:
+        raise MeshError(f"{path}: no triangles found in the file")
+    if suffix == ".stl":
+        _, first, inverse = np.unique(vertices, axis=0, return_index=True, return_inverse=True)
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first)] = np.arange(len(first))
+        vertices = vertices[np.sort(first)]
+        faces = rank[inverse.reshape(-1)][faces]
+    return make_mesh(vertices, faces, name=name, repair=repair)
