@@ -5,12 +5,14 @@ the layers in :mod:`gaugeconv.nn` (torch) consume only those buffers.
 """
 
 from .buffers import FORMAT_VERSION, Geometry, GeometryFileError, preprocess
+from .groups import FieldType
 from .mesh import Mesh, MeshError, load_mesh, make_mesh
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FORMAT_VERSION",
+    "FieldType",
     "Geometry",
     "GeometryFileError",
     "Mesh",
