@@ -417,9 +417,18 @@ def _run_shape(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- render
+def _add_render(sub) -> None:
+    from .viz import render_arguments, render_command  # pyvista itself is imported only when drawing
+
+    p = sub.add_parser("render", help="draw features, frames, curvature, transport or flips of a mesh (PNG)")
+    render_arguments(p)
+    p.set_defaults(run=render_command)
+
+
 # --------------------------------------------------------------------------- entry point
 #: Subcommand registrations, in the order ``gaugeconv --help`` lists them.
-COMMANDS = [_add_preprocess, _add_info, _add_shape]
+COMMANDS = [_add_preprocess, _add_info, _add_shape, _add_render]
 
 
 def build_parser() -> argparse.ArgumentParser:
