@@ -37,21 +37,50 @@ class HalfEdges:
     edges : (E_u, 2) int64, each undirected edge ``(u, w)`` with ``u < w``, sorted
     edge_of : (3F,) int64, the undirected edge of each half-edge
     count : (E_u,) int64, how many half-edges (faces) lie on each edge
+    partner : (3F,) int64, the other half-edge on the same edge; -1 on the boundary (and
+        arbitrary among the others where more than two faces meet, which validation rejects)
     """
 
     edges: np.ndarray
     edge_of: np.ndarray
     count: np.ndarray
+    partner: np.ndarray
+
+
+def _argsort_int(key: np.ndarray, bound: int):
+    """``(order, key[order])`` for non-negative int64 keys below ``bound``.
+
+    Packs the index into the key when it fits in 63 bits, so numpy's (much faster) plain
+    sort does the work of an argsort.
+    """
+    n = key.size
+    if bound * n < 2**63:
+        packed = np.sort(key * n + np.arange(n, dtype=np.int64))
+        return packed % n, packed // n
+    order = np.argsort(key, kind="stable")
+    return order, key[order]
 
 
 def half_edges(faces: np.ndarray, n_vertices: int) -> HalfEdges:
-    """Group the half-edges of ``faces (F, 3)`` by undirected edge (sort based, vectorised)."""
+    """Group the half-edges of ``faces (F, 3)`` by undirected edge (one sort, vectorised)."""
     src = faces.reshape(-1)
     dst = np.roll(faces, -1, axis=1).reshape(-1)
     key = np.minimum(src, dst).astype(np.int64) * n_vertices + np.maximum(src, dst)
-    uniq, edge_of, count = np.unique(key, return_inverse=True, return_counts=True)
+    order, sorted_key = _argsort_int(key, n_vertices**2)
+    new = np.empty(key.size, dtype=bool)
+    new[0] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    uniq = sorted_key[starts]
+    edge_of = np.empty(key.size, dtype=np.int64)
+    edge_of[order] = np.cumsum(new) - 1
+    count = np.diff(np.append(starts, key.size))
+    partner = np.full(key.size, -1, dtype=np.int64)
+    i = np.flatnonzero(~new)  # the second (or later) half-edge of an edge
+    partner[order[i]] = order[i - 1]
+    partner[order[i - 1]] = order[i]
     edges = np.stack([uniq // n_vertices, uniq % n_vertices], axis=1)
-    return HalfEdges(edges=edges, edge_of=edge_of.reshape(-1), count=count)
+    return HalfEdges(edges=edges, edge_of=edge_of, count=count, partner=partner)
 
 
 def corner_fans(faces: np.ndarray, he: HalfEdges) -> np.ndarray:
@@ -66,12 +95,10 @@ def corner_fans(faces: np.ndarray, he: HalfEdges) -> np.ndarray:
     labels : (3F,) int64, fan labels (globally unique, arbitrary order)
     """
     n_corners = faces.size
-    pairs = np.flatnonzero(he.count[he.edge_of] == 2)
-    order = np.argsort(he.edge_of[pairs], kind="stable")
-    h = pairs[order].reshape(-1, 2)  # the two half-edges of each interior edge
-    h1, h2 = h[:, 0], h[:, 1]
-    nxt1 = 3 * (h1 // 3) + (h1 % 3 + 1) % 3
-    nxt2 = 3 * (h2 // 3) + (h2 % 3 + 1) % 3
+    h1 = np.flatnonzero(he.partner > np.arange(n_corners))
+    h2 = he.partner[h1]
+    nxt1 = h1 - h1 % 3 + (h1 % 3 + 1) % 3
+    nxt2 = h2 - h2 % 3 + (h2 % 3 + 1) % 3
     flat = faces.reshape(-1)
     same = flat[h1] == flat[h2]  # both half-edges point the same way: faces disagree
     a = np.concatenate([h1, nxt1])
@@ -103,8 +130,13 @@ def _degenerate_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 def _duplicate_faces(faces: np.ndarray) -> np.ndarray:
     """Faces on the same three vertices as an earlier face (any order or orientation)."""
-    key = np.sort(faces, axis=1)
-    _, first = np.unique(key, axis=0, return_index=True)
+    s = np.sort(faces, axis=1).astype(np.int64)
+    n = int(faces.max()) + 1
+    if n < 2**21:  # three indices fit one int64 key
+        key = (s[:, 0] * n + s[:, 1]) * n + s[:, 2]
+        _, first = np.unique(key, return_index=True)
+    else:
+        _, first = np.unique(s, axis=0, return_index=True)
     dup = np.ones(len(faces), dtype=bool)
     dup[first] = False
     return dup
@@ -243,8 +275,8 @@ def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, leng
     fans = corner_fans(f, he)
     flat = f.reshape(-1)
     corners_per_vertex = np.bincount(flat, minlength=len(v))
-    pairs = np.unique(np.stack([flat, fans], axis=1), axis=0)
-    fans_per_vertex = np.bincount(pairs[:, 0], minlength=len(v))
+    _, first_corner = np.unique(fans, return_index=True)  # fan labels are per vertex
+    fans_per_vertex = np.bincount(flat[first_corner], minlength=len(v))
     bowtie = fans_per_vertex > 1
     if bowtie.any():
         if not repair:
@@ -268,9 +300,9 @@ def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, leng
 
     n_comp, _ = components(f, len(v))
     if lengths is not None:
-        lengths = _check_lengths(lengths, f, he, name) if not repairs else None
-        if lengths is None:
+        if len(f) != len(np.asarray(faces)) or bowtie.any():
             raise MeshError(f"{name}: intrinsic lengths cannot be combined with a mesh that needed repair")
+        lengths = _check_lengths(lengths, f, he, name)
         lengths.setflags(write=False)
     v.setflags(write=False)
     f.setflags(write=False)

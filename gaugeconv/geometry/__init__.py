@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..mesh import Mesh, components
+from ..mesh import Mesh
 from .connection import Connection, connect, corner_angles, side_lengths, vertex_frames
 from .connectivity import Fans, Orientation, boundary_loops, order_fans, orient
 
@@ -40,10 +40,12 @@ def compute_buffers(mesh: Mesh) -> dict:
     he0 = half_edges(mesh.faces, n)
     orientation = orient(mesh.faces, he0)
     faces = orientation.faces
-    fans = order_fans(faces, n)
+    # reversing faces permutes their half-edges: regroup only if something was reversed
+    fans = order_fans(faces, n, he0 if not orientation.flipped.any() else None)
     lengths = _oriented_lengths(mesh, orientation)
-    conn = connect(fans, lengths, n)
-    frames = vertex_frames(mesh.vertices, fans, conn, lengths)
+    alpha = corner_angles(lengths)
+    conn = connect(fans, lengths, alpha, n)
+    frames = vertex_frames(mesh.vertices, fans, conn, alpha)
     # barycentric vertex areas from Heron's formula on the side lengths (intrinsic)
     s = 0.5 * lengths.sum(axis=1)
     area = np.sqrt(np.clip(s * (s - lengths[:, 0]) * (s - lengths[:, 1]) * (s - lengths[:, 2]), 0.0, None))
@@ -66,7 +68,7 @@ def compute_buffers(mesh: Mesh) -> dict:
         transport_flip=conn.transport_flip,
         orientable=orientable,
         structure_group="SO2" if orientable else "O2",
-        n_components=int(components(faces, n)[0]),
+        n_components=int(orientation.orientable.size),
         n_boundary_loops=boundary_loops(he0, n),
         euler_characteristic=int(n - n_edges + len(faces)),
         mesh_hash=mesh.hash,

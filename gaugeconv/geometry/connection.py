@@ -89,27 +89,30 @@ def _segment_exclusive_cumsum(values: np.ndarray, offset: np.ndarray) -> np.ndar
     return out
 
 
-def connect(fans: Fans, lengths: np.ndarray, n_vertices: int) -> Connection:
+def connect(fans: Fans, lengths: np.ndarray, angles: np.ndarray, n_vertices: int) -> Connection:
     """Compute the connection of an ordered mesh.
 
     Parameters
     ----------
     fans : ordered fans of the oriented faces
     lengths : (F, 3) side lengths of ``fans.faces``
+    angles : (F, 3) corner angles, :func:`corner_angles` of ``lengths``
     """
     faces = fans.faces
     flat = faces.reshape(-1)
-    alpha = corner_angles(lengths).reshape(-1)  # (C,) by corner id
+    alpha = angles.reshape(-1)  # (C,) by corner id
     c = fans.corner  # corners in fan order
     d = fans.direction.astype(bool)
-    f = c // 3
-    a_vertex = faces[f, (c % 3 + 1) % 3]
-    b_vertex = faces[f, (c % 3 + 2) % 3]
-    enter = np.where(d, b_vertex, a_vertex)  # neighbour entering each fan slot
-    leave = np.where(d, a_vertex, b_vertex)
-    # half-edge (side) of the face on the entering edge
-    enter_side = np.where(d, c - c % 3 + (c % 3 + 2) % 3, c)
-    leave_side = np.where(d, c, c - c % 3 + (c % 3 + 2) % 3)
+    base = c - c % 3
+    a_corner = base + (c % 3 + 1) % 3
+    b_corner = base + (c % 3 + 2) % 3
+    enter_corner = np.where(d, b_corner, a_corner)  # corner of the neighbour entering each slot
+    leave_corner = np.where(d, a_corner, b_corner)
+    enter = flat[enter_corner]
+    leave = flat[leave_corner]
+    # half-edge (side) of the face on the entering / leaving edge
+    enter_side = np.where(d, b_corner, c)
+    leave_side = np.where(d, c, b_corner)
 
     counts = np.diff(fans.offset)
     angle_sum = np.bincount(flat, weights=alpha, minlength=n_vertices)
@@ -128,10 +131,14 @@ def connect(fans: Fans, lengths: np.ndarray, n_vertices: int) -> Connection:
     source = np.empty(n_edges, dtype=np.int64)
     theta = np.empty(n_edges)
     side = np.empty(n_edges, dtype=np.int64)
+    corner_p = np.empty(n_edges, dtype=np.int64)  # p's corner in a face on the edge
+    corner_q = np.empty(n_edges, dtype=np.int64)  # q's corner in the same face
     target[slot_edge] = vertex_of_slot
     source[slot_edge] = enter
     theta[slot_edge] = theta_slot
     side[slot_edge] = enter_side
+    corner_p[slot_edge] = c
+    corner_q[slot_edge] = enter_corner
     bverts = np.flatnonzero(fans.boundary)
     last_slot = fans.offset[bverts + 1] - 1
     last_edge = e_offset[bverts + 1] - 1
@@ -139,6 +146,8 @@ def connect(fans: Fans, lengths: np.ndarray, n_vertices: int) -> Connection:
     source[last_edge] = leave[last_slot]
     theta[last_edge] = angle_sum[bverts]
     side[last_edge] = leave_side[last_slot]
+    corner_p[last_edge] = c[last_slot]
+    corner_q[last_edge] = leave_corner[last_slot]
 
     # opposite directed edge via the undirected edge of each side
     undirected = fans.he.edge_of[side]
@@ -148,10 +157,8 @@ def connect(fans: Fans, lengths: np.ndarray, n_vertices: int) -> Connection:
     reverse = slot[key ^ 1]
 
     face = side // 3
-    # traversal direction of p's and q's corners in the shared face
-    col_q = np.argmax(faces[face] == source[:, None], axis=1)
-    col_p = np.argmax(faces[face] == target[:, None], axis=1)
-    flip = fans.corner_direction[3 * face + col_q] != fans.corner_direction[3 * face + col_p]
+    # p's and q's fans traverse the shared face in opposite senses: a flip
+    flip = fans.corner_direction[corner_q] != fans.corner_direction[corner_p]
     theta_back = theta[reverse]  # phi_q(p)
     angle = wrap_angle(theta + np.pi + np.where(flip, theta_back, -theta_back))
     return Connection(
@@ -167,7 +174,7 @@ def connect(fans: Fans, lengths: np.ndarray, n_vertices: int) -> Connection:
     )
 
 
-def vertex_frames(vertices: np.ndarray, fans: Fans, conn: Connection, lengths: np.ndarray) -> np.ndarray:
+def vertex_frames(vertices: np.ndarray, fans: Fans, conn: Connection, angles: np.ndarray) -> np.ndarray:
     """Embedded frames ``(V, 3, 3)``: ``frames[p] = (e1, e2, n)`` as rows.
 
     n is the angle-weighted normal in p's local orientation; e1 the direction to p's first
@@ -179,12 +186,13 @@ def vertex_frames(vertices: np.ndarray, fans: Fans, conn: Connection, lengths: n
     p = vertices[faces]
     face_normal = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
     face_normal /= np.linalg.norm(face_normal, axis=1, keepdims=True)
-    alpha = corner_angles(lengths).reshape(-1)
     c = fans.corner
     sign = np.where(fans.direction.astype(bool), -1.0, 1.0)
-    weights = (alpha[c] * sign)[:, None] * face_normal[c // 3]
-    normal = np.zeros((n_vertices, 3))
-    np.add.at(normal, faces.reshape(-1)[c], weights)
+    weight = angles.reshape(-1)[c] * sign
+    owner = faces.reshape(-1)[c]
+    normal = np.stack(
+        [np.bincount(owner, weights=weight * face_normal[c // 3, k], minlength=n_vertices) for k in range(3)], axis=1
+    )
     normal /= np.linalg.norm(normal, axis=1, keepdims=True)
     first = conn.edge_index[0, np.cumsum(np.r_[0, conn.degree[:-1]])]
     t = vertices[first] - vertices

@@ -27,19 +27,6 @@ def _next_in_face(h: np.ndarray) -> np.ndarray:
     return h - h % 3 + (h % 3 + 1) % 3
 
 
-def _partners(he: HalfEdges) -> np.ndarray:
-    """For each half-edge the other half-edge on its edge, or -1 on the boundary."""
-    n = he.edge_of.size
-    order = np.argsort(he.edge_of, kind="stable")
-    sorted_edge = he.edge_of[order]
-    partner = np.full(n, -1, dtype=np.int64)
-    same = sorted_edge[1:] == sorted_edge[:-1]
-    i = np.flatnonzero(same)
-    partner[order[i]] = order[i + 1]
-    partner[order[i + 1]] = order[i]
-    return partner
-
-
 @dataclass(frozen=True)
 class Orientation:
     """Face orientation chosen per component.
@@ -62,12 +49,18 @@ class Orientation:
 def orient(faces: np.ndarray, he: HalfEdges) -> Orientation:
     """Orient each component consistently where possible (orientation double cover)."""
     n_faces = len(faces)
-    partner = _partners(he)
+    partner = he.partner
     h1 = np.flatnonzero(partner > np.arange(partner.size))
     h2 = partner[h1]
     f1, f2 = h1 // 3, h2 // 3
     flat = faces.reshape(-1)
     disagree = flat[h1] == flat[h2]  # both faces run along the edge the same way
+    if not disagree.any():
+        # already consistent: the double cover is two copies of the face graph
+        graph = sparse.coo_matrix((np.ones(f1.size, np.int8), (f1, f2)), shape=(n_faces,) * 2)
+        n_comp, component = csgraph.connected_components(graph, directed=False)
+        flipped = np.zeros(n_faces, dtype=bool)
+        return Orientation(faces=faces, flipped=flipped, component=component, orientable=np.ones(n_comp, bool))
     # node f: face f as given; node f + F: face f reversed
     a = np.concatenate([f1, f1 + n_faces])
     b = np.concatenate([np.where(disagree, f2 + n_faces, f2), np.where(disagree, f2, f2 + n_faces)])
@@ -120,76 +113,68 @@ class Fans:
 def order_fans(faces: np.ndarray, n_vertices: int, he: HalfEdges | None = None) -> Fans:
     """Order the corners around each vertex (one fan per vertex, as validated).
 
-    Interior vertices start their fan at their first corner, traversed with the face's own
+    Interior vertices start their fan at one of their corners, traversed with the face's own
     orientation; boundary vertices start at the corner entered through a boundary side,
     preferring one traversed with the face's orientation. On a consistently oriented mesh
     every corner is then traversed with ``d = 0``.
+
+    All fans are walked together, one step per position: step k visits the k-th corner of
+    every vertex whose fan is longer than k, so the total work is one visit per corner.
     """
     if he is None:
         he = half_edges(faces, n_vertices)
     n_corners = faces.size
     flat = faces.reshape(-1)
-    partner = _partners(he)
+    partner = he.partner
     corners = np.arange(n_corners, dtype=np.int64)
-    b_side = corners - corners % 3 + (corners % 3 + 2) % 3
+    b_side = corners - corners % 3 + (corners % 3 + 2) % 3  # half-edge b -> v of each corner
 
-    # successor of every state s = 2 c + d (terminal states point to themselves)
-    nxt = np.empty(2 * n_corners, dtype=np.int64)
-    for d, exit_side in ((0, b_side), (1, corners)):
-        ph = partner[exit_side]
-        inside = ph >= 0
-        phs = np.where(inside, ph, 0)
-        enters_a = flat[phs] == flat
-        target = np.where(enters_a, 2 * phs, 2 * _next_in_face(phs) + 1)
-        nxt[2 * corners + d] = np.where(inside, target, 2 * corners + d)
+    # start state per vertex: later assignments take precedence (interior < b-open < a-open)
+    start = np.empty(n_vertices, dtype=np.int64)
+    start[flat] = 2 * corners
+    b_open = np.flatnonzero(partner[b_side] == -1)
+    a_open = np.flatnonzero(partner == -1)
+    start[flat[b_open]] = 2 * b_open + 1
+    start[flat[a_open]] = 2 * a_open
+    boundary = np.zeros(n_vertices, dtype=bool)
+    boundary[flat[a_open]] = True
+    boundary[flat[b_open]] = True
 
-    # one start state per vertex: priority boundary-with-d0, boundary-with-d1, interior
-    a_open = partner == -1
-    b_open = partner[b_side] == -1
-    priority = np.where(a_open, 0, np.where(b_open, 1, 2)).astype(np.int64)
-    key = priority * n_corners + corners
-    best = np.full(n_vertices, 3 * n_corners, dtype=np.int64)
-    np.minimum.at(best, flat, key)
-    start_corner = best % n_corners
-    start_state = 2 * start_corner + (best // n_corners == 1)
-    boundary = best // n_corners < 2
-
-    # cut every cycle just before its start state
-    is_start = np.zeros(2 * n_corners, dtype=bool)
-    is_start[start_state] = True
-    cut = is_start[nxt] & (nxt != np.arange(2 * n_corners))
-    nxt[cut] = np.flatnonzero(cut)
-
-    # pointer doubling: distance of every state to the end of its chain
     counts = np.bincount(flat, minlength=n_vertices)
-    steps = int(np.ceil(np.log2(max(int(counts.max()), 2)))) + 1
-    ptr = nxt.copy()
-    dist = (ptr != np.arange(2 * n_corners)).astype(np.int64)
-    for _ in range(steps):
-        dist += dist[ptr]
-        ptr = ptr[ptr]
-    # a state belongs to its vertex's fan if its chain ends where the start's chain ends
-    end = ptr[start_state][flat]  # per corner: end state of its vertex's fan
-    chosen_d = np.where(ptr[2 * corners] == end, 0, 1)
-    if np.any(ptr[2 * corners + chosen_d] != end):
-        raise ValueError("vertex fans could not be ordered: the mesh is not manifold; validate it with make_mesh")
-    state = 2 * corners + chosen_d
-    position = counts[flat] - 1 - dist[state]
-
     offset = np.zeros(n_vertices + 1, dtype=np.int64)
     np.cumsum(counts, out=offset[1:])
-    slot = offset[flat] + position
     corner_sorted = np.empty(n_corners, dtype=np.int64)
-    corner_sorted[slot] = corners
-    direction = chosen_d.astype(np.int8)
+    direction = np.empty(n_corners, dtype=np.int8)
+    verts = np.flatnonzero(counts)
+    c, d = start[verts] >> 1, start[verts] & 1
+    k = 0
+    while verts.size:
+        slot = offset[verts] + k
+        corner_sorted[slot] = c
+        direction[slot] = d
+        k += 1
+        more = counts[verts] > k
+        if not more.all():
+            verts, c, d = verts[more], c[more], d[more]
+        exit_side = np.where(d == 1, c, b_side[c])
+        ph = partner[exit_side]
+        if (ph < 0).any():
+            raise ValueError("vertex fans could not be ordered: the mesh is not manifold; validate it with make_mesh")
+        enters_a = flat[ph] == flat[c]  # the next face runs away from v along the shared edge
+        c = np.where(enters_a, ph, _next_in_face(ph))
+        d = (~enters_a).astype(np.int64)
+    corner_direction = np.empty(n_corners, dtype=np.int8)
+    corner_direction[corner_sorted] = direction
+    if np.bincount(corner_sorted, minlength=n_corners).max() > 1:
+        raise ValueError("vertex fans could not be ordered: the mesh is not manifold; validate it with make_mesh")
     return Fans(
         faces=faces,
         he=he,
         partner=partner,
         offset=offset,
         corner=corner_sorted,
-        direction=direction[corner_sorted],
-        corner_direction=direction,
+        direction=direction,
+        corner_direction=corner_direction,
         boundary=boundary,
     )
 
