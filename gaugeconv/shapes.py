@@ -148,8 +148,8 @@ def disc(radius: float = 1.0, n_rings: int = 8) -> Mesh:
     from scipy.spatial import Delaunay
 
     faces = Delaunay(pts).simplices.astype(np.int64)
-    p = pts[faces]
-    ccw = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]) > 0
+    u, w = pts[faces[:, 1]] - pts[faces[:, 0]], pts[faces[:, 2]] - pts[faces[:, 0]]
+    ccw = u[:, 0] * w[:, 1] - u[:, 1] * w[:, 0] > 0
     faces[~ccw] = faces[~ccw][:, ::-1]
     return make_mesh(np.c_[pts, np.zeros(len(pts))], faces, name="disc")
 
