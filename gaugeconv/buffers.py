@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -248,7 +249,7 @@ class Geometry:
                 arrays = {k: np.asarray(data[k], dtype=kind) for k, kind in _ARRAYS.items()}
         except GeometryFileError:
             raise
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, KeyError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
             raise GeometryFileError(f"{path}: cannot read ({type(exc).__name__}: {str(exc)[:100]})") from None
         geometry = cls(**arrays, **{k: header[k] for k in _META if k in header})
         geometry._check_shapes(path)
