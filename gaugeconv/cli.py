@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +63,7 @@ def read_header(path) -> dict | None:
             if "__header__" not in data.files:
                 return None
             header = json.loads(bytes(data["__header__"]).decode())
-    except (OSError, ValueError, KeyError, UnicodeDecodeError):
+    except (OSError, ValueError, KeyError, UnicodeDecodeError, zipfile.BadZipFile):
         return None
     return header if isinstance(header, dict) and header.get("format") == FORMAT_NAME else None
 
@@ -287,7 +288,7 @@ def _shape_options() -> dict:
     return {
         "icosahedron": (
             "subdivided icosahedron (icosphere unless --flat): 10*4**level + 2 vertices",
-            [("--level", int, 3, "subdivisions"), ("--radius", float, 1.0, "circumradius")],
+            [("--level", int, 0, "subdivisions"), ("--radius", float, 1.0, "circumradius")],
         ),
         "mobius": (
             "Möbius strip (flat metric kept only in .npz output, see docs/cli.md)",

@@ -1,0 +1,180 @@
+"""Geometry files: exact round trip, no pickle, version check, atomic writes, the mesh hash."""
+
+import json
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+from gaugeconv import FORMAT_VERSION, Geometry, GeometryFileError, load_mesh, make_mesh, preprocess, shapes
+from gaugeconv.buffers import geometry_fields
+from gaugeconv.cli import main, read_header
+
+SCALARS = (
+    "orientable",
+    "structure_group",
+    "n_components",
+    "n_boundary_loops",
+    "euler_characteristic",
+    "mesh_hash",
+    "name",
+)
+
+
+@pytest.fixture(scope="module")
+def mobius_geometry():
+    return preprocess(shapes.mobius(n_length=12, n_width=4))
+
+
+def _arrays(path):
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+def _rewrite(path, arrays, header=None, allow_pickle=False):
+    if header is not None:
+        arrays = dict(arrays, __header__=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+    with open(path, "wb") as fh:
+        if allow_pickle:
+            np.savez(fh, allow_pickle=True, **arrays)
+        else:
+            np.savez(fh, **arrays)
+
+
+@pytest.mark.parametrize("make", [lambda: shapes.mobius(n_length=12, n_width=4), lambda: shapes.disc(n_rings=3)])
+def test_round_trip_every_array_equal(tmp_path, make):
+    geometry = preprocess(make())
+    path = tmp_path / "g.npz"
+    geometry.save(path)
+    loaded = Geometry.load(path)
+    for name in geometry_fields():
+        original, back = getattr(geometry, name), getattr(loaded, name)
+        assert back.dtype == original.dtype, name
+        np.testing.assert_array_equal(back, original, err_msg=name)
+    for name in SCALARS:
+        assert getattr(loaded, name) == getattr(geometry, name), name
+
+
+def test_round_trip_keeps_flips_and_group(tmp_path, mobius_geometry):
+    path = tmp_path / "m.npz"
+    mobius_geometry.save(path)
+    loaded = Geometry.load(path)
+    assert loaded.structure_group == "O2" and loaded.orientable is False
+    assert loaded.transport_flip.any()
+
+
+class _Payload:
+    """Unpickling this object would create a file: proof that a loader unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_object_array_rejected_without_unpickling(tmp_path, mobius_geometry):
+    path = tmp_path / "g.npz"
+    mobius_geometry.save(path)
+    arrays = _arrays(path)
+    marker = tmp_path / "unpickled"
+    payload = np.empty(mobius_geometry.n_edges, dtype=object)
+    payload[:] = [_Payload(str(marker))] * mobius_geometry.n_edges
+    arrays["log_r"] = payload
+    _rewrite(path, arrays, allow_pickle=True)
+    with pytest.raises(GeometryFileError, match=r"cannot read"):
+        Geometry.load(path)
+    assert not marker.exists()
+    with np.load(path, allow_pickle=True) as data:  # control: the payload is live when unpickled
+        data["log_r"]
+    assert marker.exists()
+
+
+def test_version_mismatch_rejected_with_clear_message(tmp_path, mobius_geometry):
+    path = tmp_path / "old.npz"
+    mobius_geometry.save(path)
+    arrays = _arrays(path)
+    header = json.loads(bytes(arrays.pop("__header__")).decode())
+    assert header["version"] == FORMAT_VERSION
+    header["version"] = FORMAT_VERSION + 998
+    _rewrite(path, arrays, header)
+    expected = rf"format version {FORMAT_VERSION + 998}, this gaugeconv reads version {FORMAT_VERSION}; preprocess"
+    with pytest.raises(GeometryFileError, match=expected):
+        Geometry.load(path)
+
+
+@pytest.mark.parametrize(
+    "change, pattern",
+    [
+        (lambda a, h: (a, None), r"no header"),
+        (lambda a, h: (a, dict(h, format="something.else")), r"not a gaugeconv geometry file"),
+        (lambda a, h: ({k: v for k, v in a.items() if k != "log_theta"}, h), r"missing arrays log_theta"),
+        (lambda a, h: (dict(a, log_r=a["log_r"][:-1]), h), r"array log_r has shape"),
+        (lambda a, h: (dict(a, edge_index=a["edge_index"] + 10**6), h), r"edge_index out of range"),
+    ],
+    ids=["no-header", "other-format", "missing-array", "wrong-shape", "bad-index"],
+)
+def test_malformed_files_rejected(tmp_path, mobius_geometry, change, pattern):
+    path = tmp_path / "bad.npz"
+    mobius_geometry.save(path)
+    arrays = _arrays(path)
+    header = json.loads(bytes(arrays.pop("__header__")).decode())
+    arrays, header = change(arrays, header)
+    _rewrite(path, arrays, header)
+    with pytest.raises(GeometryFileError, match=pattern):
+        Geometry.load(path)
+
+
+def test_not_a_zip_rejected(tmp_path):
+    path = tmp_path / "text.npz"
+    path.write_text("not an npz file")
+    with pytest.raises(GeometryFileError, match=r"text.npz: cannot read"):
+        Geometry.load(path)
+
+
+def test_atomic_write_leaves_only_the_file(tmp_path, mobius_geometry):
+    mobius_geometry.save(tmp_path / "g.npz")
+    mobius_geometry.save(tmp_path / "g.npz")  # overwrite
+    assert os.listdir(tmp_path) == ["g.npz"]
+
+
+def test_failed_write_keeps_old_file_and_no_temp(tmp_path, mobius_geometry, monkeypatch):
+    path = tmp_path / "g.npz"
+    mobius_geometry.save(path)
+    before = path.read_bytes()
+
+    def broken_savez(fh, **arrays):
+        fh.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    other = preprocess(shapes.disc(n_rings=2))
+    with pytest.raises(OSError, match="disk full"):
+        other.save(path)
+    assert os.listdir(tmp_path) == ["g.npz"]
+    assert path.read_bytes() == before
+
+
+def test_mesh_hash_stored_and_sensitive(tmp_path):
+    mesh = shapes.disc(n_rings=3)
+    geometry = preprocess(mesh)
+    path = tmp_path / "d.npz"
+    geometry.save(path)
+    stored = Geometry.load(path).mesh_hash
+    assert stored == mesh.hash and len(stored) == 64 and int(stored, 16) >= 0
+    assert read_header(path)["mesh_hash"] == stored
+    moved = np.array(mesh.vertices)
+    moved[0, 0] += 1e-12
+    assert make_mesh(moved, mesh.faces).hash != stored
+
+
+def test_cli_output_header_names_its_mesh(tmp_path, capsys):
+    src = tmp_path / "ico.obj"
+    assert main(["shape", "icosahedron", "--level", "1", "-o", str(src)]) == 0
+    out = tmp_path / "ico.npz"
+    assert main(["preprocess", str(src), "-o", str(out)]) == 0
+    header = read_header(out)
+    assert header["format"] == "gaugeconv.geometry" and header["version"] == FORMAT_VERSION
+    assert header["mesh_hash"] == load_mesh(src).hash
+    assert header["name"] == "ico.obj"
