@@ -6,12 +6,19 @@ field types are :class:`gaugeconv.groups.FieldType` of group ``"D1"`` or ``"O2"`
 
 from .conv import MobiusConv, reflection_basis
 from .grid import FieldLayout, field_layout, periodic_pad, seam_matrix, seam_pad, shift, unroll
+from .nonlinearity import MobiusBatchNorm, MobiusNonlinearity
+from .pool import MobiusGlobalPool, MobiusPool, pooled_width
 
 __all__ = [
     "FieldLayout",
+    "MobiusBatchNorm",
     "MobiusConv",
+    "MobiusGlobalPool",
+    "MobiusNonlinearity",
+    "MobiusPool",
     "field_layout",
     "periodic_pad",
+    "pooled_width",
     "reflection_basis",
     "seam_matrix",
     "seam_pad",

@@ -1,0 +1,132 @@
+"""Nonlinearities and batch normalisation that respect the seam's reflection."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .grid import field_layout
+
+__all__ = ["MobiusBatchNorm", "MobiusNonlinearity"]
+
+
+def _norm_groups(layout):
+    """Channel -> field index (C,), and the channels of fields acted on by signs (sign, irrep)."""
+    group = np.zeros(layout.dim, dtype=np.int64)
+    size = {"trivial": 1, "sign": 1, "regular": 2, "irrep": 2}
+    for f, (kind, s) in enumerate(zip(layout.kinds, layout.starts)):
+        group[s : s + size[kind]] = f
+    return group
+
+
+class MobiusNonlinearity(nn.Module):
+    """Pointwise nonlinearity on strip fields, equivariant to the seam reflection.
+
+    - trivial fields and regular fields of the flip group: ReLU per channel (the flip permutes the
+      channels of a regular field, which commutes with a pointwise function);
+    - sign-flip fields ``0-`` and O(2) irreps ``k >= 1``: norm-ReLU
+      ``x -> x * relu(|x| + b) / |x|`` with one learned bias ``b`` per field (for a sign-flip field
+      this is ``sign(x) relu(|x| + b)``, an odd function; for an irrep ``|x|`` is the norm of the pair,
+      so the map also commutes with rotations).
+
+    Parameters
+    ----------
+    field_type : FieldType of group "D1" or "O2"
+    bias_init : initial value of the norm biases (negative: a soft threshold)
+
+    Shapes
+    ------
+    x : (B, C, W, L) -> (B, C, W, L)
+    """
+
+    def __init__(self, field_type, bias_init: float = -0.5):
+        super().__init__()
+        layout = field_layout(field_type)
+        self.field_type = field_type
+        relu = [s + d for k, s in zip(layout.kinds, layout.starts) if k in ("trivial", "regular") for d in
+                range(1 if k == "trivial" else 2)]  # fmt: skip
+        norm_fields = [(k, s) for k, s in zip(layout.kinds, layout.starts) if k in ("sign", "irrep")]
+        norm_channels, norm_owner = [], []
+        for f, (k, s) in enumerate(norm_fields):
+            width = 1 if k == "sign" else 2
+            norm_channels += list(range(s, s + width))
+            norm_owner += [f] * width
+        self.register_buffer("relu_index", torch.as_tensor(relu, dtype=torch.int64))
+        self.register_buffer("norm_index", torch.as_tensor(norm_channels, dtype=torch.int64))
+        self.register_buffer("norm_owner", torch.as_tensor(norm_owner, dtype=torch.int64))
+        self.bias = nn.Parameter(torch.full((len(norm_fields),), float(bias_init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.field_type.dim:
+            raise ValueError(f"expected features (B, {self.field_type.dim}, W, L), got {tuple(x.shape)}")
+        out = torch.zeros_like(x)
+        out[:, self.relu_index] = torch.relu(x[:, self.relu_index])
+        if self.norm_index.numel():
+            v = x[:, self.norm_index]  # (B, n, W, L)
+            sq = torch.zeros(x.shape[0], self.bias.numel(), *x.shape[2:], dtype=x.dtype, device=x.device)
+            sq = sq.index_add(1, self.norm_owner, v * v)
+            norm = torch.sqrt(sq.clamp_min(1e-24))  # (B, fields, W, L)
+            gain = torch.relu(norm + self.bias.view(1, -1, 1, 1)) / norm
+            out[:, self.norm_index] = v * gain[:, self.norm_owner]
+        return out
+
+    def __repr__(self) -> str:
+        return f"MobiusNonlinearity({self.field_type})"
+
+
+class MobiusBatchNorm(nn.Module):
+    """Batch normalisation with statistics that are invariant under the seam reflection.
+
+    Per field: trivial fields are centred and scaled; a regular field's two channels share one
+    mean and one variance (the flip swaps them); sign-flip fields and irreps are only scaled, by
+    the root mean square of their value (norm). A learned scale per field, a learned shift only
+    for trivial and regular fields. Statistics are taken over the batch and every pixel of the
+    strip, so they do not change under shifts along it.
+
+    Shapes
+    ------
+    x : (B, C, W, L) -> (B, C, W, L)
+    """
+
+    def __init__(self, field_type, eps: float = 1e-5, momentum: float = 0.1):
+        super().__init__()
+        layout = field_layout(field_type)
+        self.field_type, self.eps, self.momentum = field_type, float(eps), float(momentum)
+        group = _norm_groups(layout)
+        centred = np.array([k in ("trivial", "regular") for k in layout.kinds])
+        counts = np.bincount(group, minlength=len(layout.kinds))
+        self.register_buffer("group", torch.as_tensor(group))
+        self.register_buffer("centred", torch.as_tensor(centred))
+        self.register_buffer("counts", torch.as_tensor(counts, dtype=torch.float64))
+        n = len(layout.kinds)
+        self.register_buffer("running_mean", torch.zeros(n))
+        self.register_buffer("running_var", torch.ones(n))
+        self.weight = nn.Parameter(torch.ones(n))
+        self.bias = nn.Parameter(torch.zeros(int(centred.sum())))
+        self.register_buffer("bias_field", torch.as_tensor(np.flatnonzero(centred), dtype=torch.int64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.field_type.dim:
+            raise ValueError(f"expected features (B, {self.field_type.dim}, W, L), got {tuple(x.shape)}")
+        n = self.weight.numel()
+        if self.training:
+            counts = self.counts.to(x.dtype)
+            mean_c = x.mean(dim=(0, 2, 3))
+            sq_c = (x * x).mean(dim=(0, 2, 3))
+            mean = torch.zeros(n, dtype=x.dtype, device=x.device).index_add(0, self.group, mean_c) / counts
+            mean = torch.where(self.centred, mean, torch.zeros_like(mean))
+            sq = torch.zeros(n, dtype=x.dtype, device=x.device).index_add(0, self.group, sq_c) / counts
+            var = (sq - mean * mean).clamp_min(0.0)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
+                self.running_var.lerp_(var.detach().to(self.running_var.dtype), self.momentum)
+        else:
+            mean, var = self.running_mean.to(x.dtype), self.running_var.to(x.dtype)
+        bias = torch.zeros(n, dtype=x.dtype, device=x.device).index_put((self.bias_field,), self.bias.to(x.dtype))
+        scale = self.weight / torch.sqrt(var + self.eps)  # (fields,)
+        shift = bias - mean * scale
+        return x * scale[self.group].view(1, -1, 1, 1) + shift[self.group].view(1, -1, 1, 1)
+
+    def __repr__(self) -> str:
+        return f"MobiusBatchNorm({self.field_type})"
