@@ -54,7 +54,15 @@ _ARRAYS = {
     "transport_angle": np.float64,
     "transport_flip": np.bool_,
 }
-_META = ("orientable", "structure_group", "n_components", "n_boundary_loops", "euler_characteristic", "mesh_hash", "name")
+_META = (
+    "orientable",
+    "structure_group",
+    "n_components",
+    "n_boundary_loops",
+    "euler_characteristic",
+    "mesh_hash",
+    "name",
+)
 
 
 class GeometryFileError(ValueError):
@@ -105,10 +113,7 @@ class Geometry:
 
     def __repr__(self) -> str:
         kind = "torch" if not isinstance(self.log_r, np.ndarray) else "numpy"
-        return (
-            f"Geometry({self.name!r}, V={self.n_vertices}, E={self.n_edges}, "
-            f"group={self.structure_group}, {kind})"
-        )
+        return f"Geometry({self.name!r}, V={self.n_vertices}, E={self.n_edges}, group={self.structure_group}, {kind})"
 
     # ------------------------------------------------------------------ transforms
     def gauge_transform(self, angle, flip=None) -> "Geometry":
@@ -148,9 +153,7 @@ class Geometry:
         new_e2 = sign[:, None] * (-s[:, None] * e1 + c[:, None] * e2)
         frames = np.stack([new_e1, new_e2, sign[:, None] * n], axis=1)
         group = "O2" if (self.structure_group == "O2" or f.any()) else "SO2"
-        return replace(
-            self, frames=frames, log_theta=theta, transport_angle=a, transport_flip=f, structure_group=group
-        )
+        return replace(self, frames=frames, log_theta=theta, transport_angle=a, transport_flip=f, structure_group=group)
 
     def to_torch(self, dtype=None, device=None) -> "Geometry":
         """A copy whose arrays are torch tensors: floats in ``dtype`` (default float32),

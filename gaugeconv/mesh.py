@@ -198,10 +198,7 @@ class Mesh:
         return h.hexdigest()
 
     def __repr__(self) -> str:
-        return (
-            f"Mesh({self.name!r}, vertices={self.n_vertices}, faces={self.n_faces}, "
-            f"components={self.n_components})"
-        )
+        return f"Mesh({self.name!r}, vertices={self.n_vertices}, faces={self.n_faces}, components={self.n_components})"
 
 
 def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, lengths=None) -> Mesh:
@@ -227,7 +224,9 @@ def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, leng
     if v.ndim != 2 or v.shape[1] != 3:
         raise MeshError(f"{name}: vertices must have shape (V, 3), got {v.shape}")
     if f.ndim != 2 or f.shape[1] != 3:
-        raise MeshError(f"{name}: faces must have shape (F, 3) (triangles only), got {f.shape}; triangulate the mesh first")
+        raise MeshError(
+            f"{name}: faces must have shape (F, 3) (triangles only), got {f.shape}; triangulate the mesh first"
+        )
     if len(v) == 0 or len(f) == 0:
         raise MeshError(f"{name}: the mesh is empty ({len(v)} vertices, {len(f)} faces)")
     if not np.issubdtype(f.dtype, np.integer):

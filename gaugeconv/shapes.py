@@ -83,7 +83,9 @@ def _grid_faces(n_u: int, n_v: int, wrap_u: bool = False, wrap_v: bool = False, 
     return np.concatenate([t1, t2])
 
 
-def mobius(length: float = 2 * np.pi, width: float = 1.0, n_length: int = 48, n_width: int = 8, flat: bool = True) -> Mesh:
+def mobius(
+    length: float = 2 * np.pi, width: float = 1.0, n_length: int = 48, n_width: int = 8, flat: bool = True
+) -> Mesh:
     """A Möbius strip: ``n_length`` columns of ``n_width`` vertices, glued with a half twist.
 
     Parameters

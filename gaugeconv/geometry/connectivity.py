@@ -74,9 +74,7 @@ def orient(faces: np.ndarray, he: HalfEdges) -> Orientation:
     oriented = faces.copy()
     oriented[flipped] = faces[flipped][:, ::-1]
     # mesh components: merge the two sheets of each cover component
-    comp_graph = sparse.coo_matrix(
-        (np.ones(n_faces, np.int8), (plus, minus)), shape=(cover.max() + 1,) * 2
-    )
+    comp_graph = sparse.coo_matrix((np.ones(n_faces, np.int8), (plus, minus)), shape=(cover.max() + 1,) * 2)
     _, sheet_comp = csgraph.connected_components(comp_graph, directed=False)
     component = sheet_comp[plus]
     orientable = np.ones(component.max() + 1, dtype=bool)
