@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ["gaugeconv", "tests", "examples", "benchmarks"]
 OPTIONS = ["--line-length", "120"]
+CHECK_RULES = ["--select", "E,F,W,I"]
 
 
 def _ruff():
@@ -19,7 +20,7 @@ def _ruff():
     return exe
 
 
-@pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
+@pytest.mark.parametrize("command", [["check", *CHECK_RULES], ["format", "--check"]])
 def test_ruff(command):
     result = subprocess.run(
         [_ruff(), *command, *OPTIONS, *TARGETS], cwd=ROOT, capture_output=True, text=True, check=False
