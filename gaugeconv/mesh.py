@@ -236,13 +236,15 @@ def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, leng
     bad = ~np.isfinite(v).all(axis=1)
     if bad.any():
         raise MeshError(
-            f"{name}: {bad.sum()} vertices have NaN or infinite coordinates (first: vertex {np.flatnonzero(bad)[0]}); fix or remove them"
+            f"{name}: {bad.sum()} vertices have NaN or infinite coordinates (first: vertex {np.flatnonzero(bad)[0]}); "
+            f"fix or remove them"
         )
     out = (f < 0) | (f >= len(v))
     if out.any():
         i = np.flatnonzero(out.any(axis=1))[0]
         raise MeshError(
-            f"{name}: face {i} has vertex index {f[i][out[i]][0]} out of range [0, {len(v)}); the face list does not match the vertices"
+            f"{name}: face {i} has vertex index {f[i][out[i]][0]} out of range [0, {len(v)}); "
+            f"the face list does not match the vertices"
         )
 
     repairs = []
@@ -250,7 +252,8 @@ def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, leng
     if degenerate.any():
         if not repair:
             raise MeshError(
-                f"{name}: {degenerate.sum()} degenerate (zero-area) faces, first face {np.flatnonzero(degenerate)[0]}; pass repair=True (CLI: --repair) to drop them"
+                f"{name}: {degenerate.sum()} degenerate (zero-area) faces, first face {np.flatnonzero(degenerate)[0]}; "
+                f"pass repair=True (CLI: --repair) to drop them"
             )
         f = f[~degenerate]
         repairs.append(f"dropped {degenerate.sum()} degenerate faces")
@@ -258,7 +261,8 @@ def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, leng
     if duplicate.any():
         if not repair:
             raise MeshError(
-                f"{name}: {duplicate.sum()} duplicate faces, first face {np.flatnonzero(duplicate)[0]}; pass repair=True (CLI: --repair) to drop them"
+                f"{name}: {duplicate.sum()} duplicate faces, first face {np.flatnonzero(duplicate)[0]}; "
+                f"pass repair=True (CLI: --repair) to drop them"
             )
         f = f[~duplicate]
         repairs.append(f"dropped {duplicate.sum()} duplicate faces")
@@ -269,7 +273,9 @@ def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, leng
     if (he.count > 2).any():
         e = he.edges[np.argmax(he.count)]
         raise MeshError(
-            f"{name}: {(he.count > 2).sum()} edges are shared by more than two faces (first: {e[0]}-{e[1]}, {he.count.max()} faces); the mesh is not a surface, split it into surfaces first"
+            f"{name}: {(he.count > 2).sum()} edges are shared by more than two faces "
+            f"(first: {e[0]}-{e[1]}, {he.count.max()} faces); "
+            f"the mesh is not a surface, split it into surfaces first"
         )
     fans = corner_fans(f, he)
     flat = f.reshape(-1)
@@ -280,7 +286,9 @@ def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, leng
     if bowtie.any():
         if not repair:
             raise MeshError(
-                f"{name}: {bowtie.sum()} non-manifold vertices where separate fans meet (first: vertex {np.flatnonzero(bowtie)[0]}); pass repair=True (CLI: --repair) to split them"
+                f"{name}: {bowtie.sum()} non-manifold vertices where separate fans meet "
+                f"(first: vertex {np.flatnonzero(bowtie)[0]}); "
+                f"pass repair=True (CLI: --repair) to split them"
             )
         v, f, added = _split_fans(v, f, fans)
         repairs.append(f"split {bowtie.sum()} non-manifold vertices (+{added} vertices)")
