@@ -60,22 +60,22 @@ def baseline_tangent_angles(vertices: np.ndarray, faces: np.ndarray):
     return np.stack([q, p]), angle
 
 
-def best_time(fn, repeats: int) -> tuple:
+def best_time(repeats: int, fn, *args) -> tuple:
     """Best wall-clock and best CPU (this process) seconds over ``repeats`` runs. The machine is
     shared: CPU time shows the work when other processes inflate the wall time."""
     wall = cpu = np.inf
     for _ in range(repeats):
         start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
+        fn(*args)
         wall = min(wall, time.perf_counter() - start)
         cpu = min(cpu, time.process_time() - start_cpu)
     return wall, cpu
 
 
-def peak_bytes(fn) -> int:
+def peak_bytes(fn, *args) -> int:
     tracemalloc.start()
     try:
-        fn()
+        fn(*args)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -109,17 +109,18 @@ def main(argv=None) -> None:
         mesh = shapes.icosahedron(level)  # not timed
         repeats = 1 if level >= 8 else args.repeats
         geometry = preprocess(mesh)
-        seconds, cpu = best_time(lambda: preprocess(mesh), repeats)
+        seconds, cpu = best_time(repeats, preprocess, mesh)
         base_edges, _ = baseline_tangent_angles(mesh.vertices, mesh.faces)
-        assert base_edges.shape[1] == geometry.n_edges  # same work size for the ratio
-        base, _ = best_time(lambda: baseline_tangent_angles(mesh.vertices, mesh.faces), max(repeats, 2))
+        if base_edges.shape[1] != geometry.n_edges:  # the ratio needs the same work size
+            raise RuntimeError(f"baseline has {base_edges.shape[1]} edges, preprocess {geometry.n_edges}")
+        base, _ = best_time(max(repeats, 2), baseline_tangent_angles, mesh.vertices, mesh.faces)
         out_bytes = sum(getattr(geometry, f).nbytes for f in ("frames", "vertex_area", "degree", "boundary"))
         out_bytes += sum(
             getattr(geometry, f).nbytes
             for f in ("angle_defect", "edge_index", "log_r", "log_theta", "transport_angle", "transport_flip")
         )
         del geometry
-        peak = peak_bytes(lambda: preprocess(mesh))
+        peak = peak_bytes(preprocess, mesh)
         V = mesh.n_vertices
         per_vertex = seconds / V
         rows[level] = per_vertex
