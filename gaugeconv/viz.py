@@ -79,26 +79,25 @@ def _edge_length(g) -> float:
 
 
 def _subsample(g, max_glyphs: int) -> np.ndarray:
-    """About ``max_glyphs`` evenly spread vertices: one per cell of a voxel grid."""
+    """At most ``max_glyphs`` evenly spread vertices: farthest-point sampling from vertex 0."""
     if g.n_vertices <= max_glyphs:
         return np.arange(g.n_vertices)
-    v = g.vertices
-    cell = float(np.sqrt(np.sum(g.vertex_area) / max_glyphs))
-    for _ in range(20):
-        _, keep = np.unique(np.floor((v - v.min(0)) / cell).astype(np.int64), axis=0, return_index=True)
-        if len(keep) <= max_glyphs:
-            return np.sort(keep)
-        cell *= 1.15
-    return np.sort(keep)
+    chosen = np.zeros(max_glyphs, dtype=np.int64)
+    distance = np.linalg.norm(g.vertices - g.vertices[0], axis=1)
+    for i in range(1, max_glyphs):
+        chosen[i] = np.argmax(distance)
+        distance = np.minimum(distance, np.linalg.norm(g.vertices - g.vertices[chosen[i]], axis=1))
+    return np.sort(chosen)
 
 
 def _glyph_length(g, index) -> float:
     """Arrow length: the mean edge length, or the glyph spacing when arrows are subsampled."""
     spacing = np.sqrt(np.sum(g.vertex_area) / max(len(index), 1))
-    return 0.8 * max(_edge_length(g), float(spacing) if len(index) < g.n_vertices else 0.0)
+    return 0.7 * max(_edge_length(g), float(spacing) if len(index) < g.n_vertices else 0.0)
 
 
 def _plotter(g, window_size, screenshot, off_screen):
+    _check_png(screenshot)
     pv = _pyvista()
     if len(window_size) != 2 or min(window_size) < 16:
         raise ValueError(f"window_size must be (width, height) of at least 16 pixels, got {window_size}")
@@ -122,6 +121,11 @@ def _add_surface(plotter, pv, g, scalars=None, **kwargs):
     return mesh
 
 
+def _bar(title: str) -> dict:
+    """Colour bar arguments: centred below the mesh, three significant digits."""
+    return {"title": title, "fmt": "%.3g", "position_x": 0.2, "position_y": 0.03, "width": 0.6, "height": 0.08}
+
+
 def _add_arrows(plotter, pv, points, vectors, length, color, shaft=0.07):
     """Arrows from ``points`` (N, 3) along ``vectors`` (N, 3); a unit vector gets ``length``."""
     keep = np.linalg.norm(vectors, axis=1) > 1e-12
@@ -139,34 +143,61 @@ def _finish(plotter, points, title, view, zoom, screenshot):
     if view is not None:
         plotter.view_vector(np.asarray(view, np.float64))
     plotter.reset_camera()
-    plotter.camera.zoom(zoom * _fit_zoom(plotter, points))
+    # leave room for the title above and the colour bar below
+    _fit_camera(plotter, points, zoom, top=0.07 if title else 0.03, bottom=0.19 if plotter.scalar_bars else 0.03)
     if screenshot is not None:
         _write_png(plotter, screenshot)
     return plotter
 
 
-def _fit_zoom(plotter, points, margin: float = 0.92) -> float:
-    """Zoom that makes the projected ``points`` (N, 3) fill the window up to ``margin``."""
+def _projected(plotter, points) -> np.ndarray:
+    """Normalised device coordinates (N, 2) of ``points`` (N, 3), in [-1, 1] inside the window."""
     width, height = plotter.window_size
     matrix = plotter.camera.GetCompositeProjectionTransformMatrix(width / height, -1, 1)
     m = np.array([[matrix.GetElement(i, j) for j in range(4)] for i in range(4)])
     h = np.c_[points, np.ones(len(points))] @ m.T
-    ndc = h[:, :2] / h[:, 3:]
-    extent = float(np.max(np.abs(ndc))) if len(points) else 0.0
-    return margin / extent if np.isfinite(extent) and extent > 1e-9 else 1.0
+    return h[:, :2] / h[:, 3:]
 
 
-def _write_png(plotter, path) -> None:
+def _fit_camera(plotter, points, zoom, top, bottom, side=0.04) -> None:
+    """Zoom and shift the view so the projected mesh fills the window between the margins
+    (fractions of the window), then apply the user's ``zoom``."""
+    camera = plotter.camera
+    ndc = _projected(plotter, points)
+    lo, hi = ndc.min(0), ndc.max(0)
+    box_lo, box_hi = np.array([2 * side - 1, 2 * bottom - 1]), np.array([1 - 2 * side, 1 - 2 * top])
+    if not (np.all(np.isfinite(ndc)) and np.all(hi - lo > 1e-9)):
+        return
+    scale = zoom * float(np.min((box_hi - box_lo) / (hi - lo)))
+    if camera.parallel_projection:
+        camera.parallel_scale = camera.parallel_scale / scale
+    else:
+        half = np.arctan(np.tan(np.radians(camera.view_angle) / 2) / scale)
+        camera.view_angle = float(np.degrees(2 * half))
+    shift = scale * (lo + hi) / 2 - (box_lo + box_hi) / 2
+    camera.SetWindowCenter(float(shift[0]), float(shift[1]))
+
+
+def _check_png(path):
+    if path is None:
+        return
     path = os.fspath(path)
     if not path.lower().endswith(".png"):
         raise ValueError(f"screenshot must be a .png path, got {path!r}")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise ValueError(f"screenshot directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=directory)
+
+
+def _write_png(plotter, path) -> None:
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=os.path.dirname(os.path.abspath(path)))
     os.close(fd)
     try:
         plotter.screenshot(tmp, return_img=False)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; give it a normal file's mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -384,7 +415,7 @@ def plot_scalar(
             f"values must have shape (V,) = ({g.n_vertices},) or (F,) = ({g.n_faces},), got {values.shape}"
         )
     pv, plotter = _plotter(g, window_size, screenshot, off_screen)
-    _add_surface(plotter, pv, g, values, cmap=cmap, clim=clim, show_edges=show_edges, scalar_bar_args={"title": name})
+    _add_surface(plotter, pv, g, values, cmap=cmap, clim=clim, show_edges=show_edges, scalar_bar_args=_bar(name))
     return _finish(plotter, g.vertices, title, view, zoom, screenshot)
 
 
@@ -396,7 +427,7 @@ def plot_field(
     name: str = "feature",
     *,
     cmap=None,
-    max_glyphs: int = 1500,
+    max_glyphs: int = 400,
     glyph_scale: float = 1.0,
     window_size=WINDOW_SIZE,
     screenshot=None,
@@ -419,7 +450,7 @@ def plot_field(
     field_type : FieldType or spec string (group taken from the geometry)
     field : index of the field to draw (in spec order, multiplicities expanded); default the
         first non-scalar field, coloured by the first scalar field if there is one
-    name : colour bar title
+    name : colour bar title, shown as ``name[i]`` for field i (``|name[i]|`` for a norm)
     max_glyphs : glyphs at about this many evenly spread vertices at most
     glyph_scale : arrow length relative to the default (the mean edge length)
     window_size, screenshot, off_screen, view, zoom, title : see :func:`plot_scalar`
@@ -438,18 +469,17 @@ def plot_field(
     chosen = field if field is not None else (others or scalars)[0]
     kind, start, width = layout[chosen]
     colour, glyphs = _field_parts(g, x[:, start : start + width], kind, group)
-    label = f"{name} {chosen} ({kind})"
+    label = f"{name}[{chosen}]"
     if field is None and glyphs and scalars:
-        k0, s0, _ = layout[scalars[0]]
-        colour, label = x[:, s0], f"{name} {scalars[0]} ({k0})"
+        colour, label = x[:, layout[scalars[0]][1]], f"{name}[{scalars[0]}]"
     elif glyphs and kind != "reg":
-        label = f"|{name} {chosen}| ({kind})"
+        label = f"|{name}[{chosen}]|"
     signed = kind == "0-" or (not glyphs and colour.min() < 0 < colour.max())
     cmap = cmap or ("RdBu_r" if signed else "viridis")
     limit = float(np.max(np.abs(colour))) or 1.0
     pv, plotter = _plotter(g, window_size, screenshot, off_screen)
     _add_surface(
-        plotter, pv, g, colour, cmap=cmap, clim=(-limit, limit) if signed else None, scalar_bar_args={"title": label}
+        plotter, pv, g, colour, cmap=cmap, clim=(-limit, limit) if signed else None, scalar_bar_args=_bar(label)
     )
     if glyphs:
         index = _subsample(g, max_glyphs)
@@ -466,7 +496,7 @@ def plot_frames(
     geometry,
     *,
     normals: bool = False,
-    max_glyphs: int = 600,
+    max_glyphs: int = 300,
     glyph_scale: float = 1.0,
     window_size=WINDOW_SIZE,
     screenshot=None,
@@ -590,7 +620,7 @@ def plot_curvature(
     limit = float(np.percentile(finite, 99)) if finite.size else 0.0
     limit = limit if limit > 1e-12 else 1.0
     pv, plotter = _plotter(g, window_size, screenshot, off_screen)
-    args = {"title": "Gaussian curvature"}
+    args = _bar("Gaussian curvature")
     _add_surface(plotter, pv, g, curvature, cmap=cmap, clim=(-limit, limit), nan_color="#bdbdbd", scalar_bar_args=args)
     return _finish(plotter, g.vertices, title, view, zoom, screenshot)
 
@@ -598,7 +628,7 @@ def plot_curvature(
 def plot_structure(
     geometry,
     *,
-    max_glyphs: int = 400,
+    max_glyphs: int = 250,
     glyph_scale: float = 1.0,
     window_size=WINDOW_SIZE,
     screenshot=None,
@@ -709,6 +739,8 @@ def _draw(args, g, common):
         return plot_structure(g, **common), "structure"
     values, name = _features(args, g)
     if args.field_type is None:
+        if np.ndim(values) == 2 and np.shape(values)[1] > 1:
+            raise ValueError(f"{name} has shape {np.shape(values)}: pass --type SPEC (e.g. '1x0 + 1x1') for its fields")
         return plot_scalar(g, values, name, **common), name
     from .groups import FieldType
 

@@ -1,0 +1,121 @@
+"""Regenerate the pictures of README.md and docs/visualisation.md with ``gaugeconv render``.
+
+Writes the inputs (meshes, preprocessed geometries, feature files) to ``build/gallery/`` and the
+PNGs to ``docs/images/``, printing every command so it can be rerun by hand:
+
+    python examples/render_gallery.py [--inputs build/gallery] [--images docs/images]
+
+Needs pyvista (``pip install gaugeconv[viz]``); renders off-screen (EGL on a headless machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import time
+
+import numpy as np
+
+from gaugeconv import Geometry, load_mesh, make_mesh, preprocess
+from gaugeconv.cli import main as gaugeconv
+
+
+def run(*argv: str) -> None:
+    print("$ gaugeconv " + " ".join(shlex.quote(a) for a in argv), flush=True)
+    status = gaugeconv(list(argv))
+    if status != 0:
+        raise SystemExit(f"gaugeconv {argv[0]} failed with status {status}")
+
+
+def ant_mesh(path: str) -> None:
+    """pyvista's bundled ant, cleaned (triangles, merged duplicate points), as PLY.
+
+    The ant is 15 closed surfaces (body parts, legs, antennae); gaugeconv keeps every component.
+    """
+    from pyvista import examples
+
+    surface = examples.load_ant().triangulate().clean()
+    faces = np.asarray(surface.faces).reshape(-1, 4)[:, 1:]
+    make_mesh(np.asarray(surface.points, np.float64), faces)  # raises if the cleaned mesh is invalid
+    surface.save(path, binary=True)
+
+
+def smooth_random(geometry, waves: int = 4, seed: int = 0) -> np.ndarray:
+    """A smooth random invariant function (V,): a sum of plane waves in random directions."""
+    rng = np.random.default_rng(seed)
+    size = np.ptp(geometry.vertices, axis=0).max()
+    k = rng.normal(size=(waves, 3)) * (2.5 / size)  # wavelengths of about half the mesh
+    return np.sin(geometry.vertices @ k.T + rng.uniform(0, 2 * np.pi, waves)).sum(1) / waves
+
+
+def great_circle(a, b, n: int) -> np.ndarray:
+    """``n`` points from unit vector a towards b along their great circle (b excluded)."""
+    t = np.linspace(0.0, 1.0, n, endpoint=False)[:, None]
+    angle = np.arccos(np.clip(np.dot(a, b), -1, 1))
+    return (np.sin((1 - t) * angle) * a + np.sin(t * angle) * b) / np.sin(angle)
+
+
+def nearest(geometry, point) -> int:
+    return int(np.argmin(np.linalg.norm(geometry.vertices - np.asarray(point, np.float64), axis=1)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inputs", default="build/gallery", help="where meshes and features are written")
+    parser.add_argument("--images", default="docs/images", help="where the PNGs are written")
+    args = parser.parse_args()
+    src, img = args.inputs, args.images
+    os.makedirs(src, exist_ok=True)
+    os.makedirs(img, exist_ok=True)
+    start = time.perf_counter()
+
+    # 1. a real mesh coloured by a feature: a smooth random invariant function on the ant
+    ant_mesh(f"{src}/ant.ply")
+    ant = preprocess(load_mesh(f"{src}/ant.ply"))
+    np.savez(f"{src}/ant_features.npz", random=smooth_random(ant))
+    run("render", f"{src}/ant.ply", "--features", f"{src}/ant_features.npz", "--field", "random",
+        "--view=0.3,-1,0.6", "-o", f"{img}/ant_feature.png")  # fmt: skip
+
+    # 2. an icosphere with a vector field: z (scalar) and its gradient (order 1) in the gauges
+    run("shape", "icosahedron", "--level", "3", "-o", f"{src}/icosphere.npz")
+    ico = Geometry.load(f"{src}/icosphere.npz")
+    up = np.array([0.0, 0.0, 1.0])
+    grad = np.stack([ico.frames[:, 0] @ up, ico.frames[:, 1] @ up], 1)  # tangent part of z-hat, gauge coords
+    angle = np.arctan2(grad[:, 1], grad[:, 0])
+    norm = np.linalg.norm(grad, axis=1)
+    np.savez(
+        f"{src}/icosphere_features.npz",
+        grad_z=np.c_[ico.vertices[:, 2], grad],  # "1x0 + 1x1"
+        line_field=norm[:, None] ** 2 * np.stack([np.cos(2 * angle), np.sin(2 * angle)], 1),  # "1x2"
+    )
+    run("render", f"{src}/icosphere.npz", "--features", f"{src}/icosphere_features.npz", "--field", "grad_z",
+        "--type", "1x0 + 1x1", "--view=1,0.4,0.5", "-o", f"{img}/icosphere_gradient.png")  # fmt: skip
+    run("render", f"{src}/icosphere.npz", "--features", f"{src}/icosphere_features.npz", "--field", "line_field",
+        "--type", "1x2", "--view=1,0.4,0.5", "-o", f"{img}/icosphere_order2.png")  # fmt: skip
+
+    # 3. the Möbius strip: frames and the seam of flipped transporters
+    run("shape", "mobius", "-o", f"{src}/mobius.npz")
+    run("render", f"{src}/mobius.npz", "--structure", "--view=0.4,-1,1.1", "-o", f"{img}/mobius_structure.png")
+
+    # 4. curvature of a torus: positive outside, negative inside
+    run("shape", "torus", "-o", f"{src}/torus.npz")
+    run("render", f"{src}/torus.npz", "--curvature", "--view=0.5,-1,1.2", "-o", f"{img}/torus_curvature.png")
+
+    # 5. transport on the icosphere: around an octant (holonomy = its area, 90 degrees) and everywhere
+    x, y, z = np.eye(3)
+    points = np.concatenate(
+        [great_circle(x, y, 8)[4:], great_circle(y, z, 8), great_circle(z, x, 8), great_circle(x, y, 8)[:4]]
+    )
+    a, *loop = dict.fromkeys(nearest(ico, point) for point in points)  # waypoints along the octant's sides
+    run("render", f"{src}/icosphere.npz", "--transport", str(a), "--loop", ",".join(map(str, loop)),
+        "--view=1,1,0.5", "-o", f"{img}/icosphere_holonomy.png")  # fmt: skip
+    run("render", f"{src}/icosphere.npz", "--transport", str(a), "--view=-1,-0.3,0.3",
+        "-o", f"{img}/icosphere_transport.png")  # fmt: skip
+
+    total = sum(os.path.getsize(os.path.join(img, f)) for f in os.listdir(img) if f.endswith(".png"))
+    print(f"done in {time.perf_counter() - start:.1f} s; {img}: {total / 1024:.0f} KiB of PNG")
+
+
+if __name__ == "__main__":
+    main()

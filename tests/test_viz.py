@@ -1,0 +1,285 @@
+"""gaugeconv.viz: headless pictures (EGL) checked pixel by pixel, transport helpers, ``gaugeconv render``.
+
+Rendering is not optional here: on a machine without EGL these tests fail (CI installs
+libegl1 libegl-mesa0 libgl1-mesa-dri).
+"""
+
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from gaugeconv import preprocess, shapes, viz
+from gaugeconv.cli import main as gaugeconv
+
+SIZE = (240, 180)
+
+
+@pytest.fixture(scope="module")
+def sphere():
+    return preprocess(shapes.icosahedron(2))  # 162 vertices
+
+
+@pytest.fixture(scope="module")
+def strip():
+    return preprocess(shapes.mobius(n_length=24, n_width=5))
+
+
+@pytest.fixture(scope="module")
+def torus():
+    return preprocess(shapes.torus(n_major=24, n_minor=10))
+
+
+def read_png(path) -> np.ndarray:
+    """(height, width, 3) uint8 pixels of a PNG, read with vtk (through pyvista)."""
+    import pyvista
+
+    image = pyvista.read(path)
+    width, height, _ = image.dimensions
+    pixels = np.asarray(image.point_data[image.point_data.keys()[0]])
+    return pixels.reshape(height, width, -1)[::-1, :, :3]
+
+
+def check_picture(path, size=SIZE) -> np.ndarray:
+    """The PNG has the requested size, is not blank, and the mesh covers 5-95% of the frame."""
+    pixels = read_png(path)
+    assert pixels.shape[:2] == (size[1], size[0])
+    assert pixels.std() > 10.0, "blank picture"
+    covered = np.mean(np.any(pixels < 245, axis=2))  # background is white
+    assert 0.05 < covered < 0.95, f"the mesh covers {covered:.0%} of the frame"
+    return pixels
+
+
+def difference(a, b) -> float:
+    return float(np.mean(np.abs(a.astype(float) - b.astype(float))))
+
+
+def gradient_z(g):
+    """Features "1x0 + 1x1": z and its gradient on the unit sphere in gauge coordinates."""
+    up = np.array([0.0, 0.0, 1.0])
+    return np.c_[g.vertices[:, 2], g.frames[:, 0] @ up, g.frames[:, 1] @ up]
+
+
+# ---------------------------------------------------------------------------- pictures
+PLOTS = {
+    "scalar": lambda g: viz.plot_scalar(
+        g["sphere"], g["sphere"].vertices[:, 2], "z", screenshot=g["path"], window_size=SIZE
+    ),
+    "field": lambda g: viz.plot_field(
+        g["sphere"], gradient_z(g["sphere"]), "1x0 + 1x1", screenshot=g["path"], window_size=SIZE
+    ),
+    "order2": lambda g: viz.plot_field(
+        g["sphere"], gradient_z(g["sphere"])[:, 1:] ** 2, "1x2", screenshot=g["path"], window_size=SIZE
+    ),
+    "frames": lambda g: viz.plot_frames(g["strip"], normals=True, screenshot=g["path"], window_size=SIZE),
+    "transport": lambda g: viz.plot_transport(g["sphere"], 0, screenshot=g["path"], window_size=SIZE),
+    "loop": lambda g: viz.plot_transport(g["sphere"], 0, loop=[40, 80], screenshot=g["path"], window_size=SIZE),
+    "curvature": lambda g: viz.plot_curvature(g["torus"], screenshot=g["path"], window_size=SIZE),
+    "structure": lambda g: viz.plot_structure(g["strip"], screenshot=g["path"], window_size=SIZE),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PLOTS))
+def test_picture(kind, sphere, strip, torus, tmp_path):
+    path = str(tmp_path / f"{kind}.png")
+    plotter = PLOTS[kind]({"sphere": sphere, "strip": strip, "torus": torus, "path": path})
+    assert plotter is not None
+    check_picture(path)
+    assert sorted(os.listdir(tmp_path)) == [f"{kind}.png"]  # no temporary file left behind
+
+
+def test_window_size_is_respected(sphere, tmp_path):
+    path = tmp_path / "wide.png"
+    viz.plot_curvature(sphere, screenshot=path, window_size=(300, 120))
+    check_picture(path, size=(300, 120))
+
+
+def test_different_fields_give_different_pictures(sphere, tmp_path):
+    z, x = sphere.vertices[:, 2], sphere.vertices[:, 0]
+    viz.plot_scalar(sphere, z, "v", screenshot=tmp_path / "z.png", window_size=SIZE)
+    viz.plot_scalar(sphere, z, "v", screenshot=tmp_path / "z2.png", window_size=SIZE)
+    viz.plot_scalar(sphere, x, "v", screenshot=tmp_path / "x.png", window_size=SIZE)
+    same = difference(read_png(tmp_path / "z.png"), read_png(tmp_path / "z2.png"))
+    assert same < 0.5  # rendering is deterministic
+    assert difference(read_png(tmp_path / "z.png"), read_png(tmp_path / "x.png")) > 5.0
+
+    features = gradient_z(sphere)
+    turned = features.copy()
+    turned[:, 1:] = np.c_[-features[:, 2], features[:, 1]]  # the vectors turned by 90 degrees, same norm
+    viz.plot_field(sphere, features, "1x0 + 1x1", screenshot=tmp_path / "f.png", window_size=SIZE)
+    viz.plot_field(sphere, turned, "1x0 + 1x1", screenshot=tmp_path / "t.png", window_size=SIZE)
+    assert difference(read_png(tmp_path / "f.png"), read_png(tmp_path / "t.png")) > 1.0
+
+
+def test_torch_features_and_geometry(sphere, tmp_path):
+    import torch
+
+    features = torch.tensor(gradient_z(sphere))
+    viz.plot_field(
+        sphere.to_torch(torch.float64), features, "1x0 + 1x1", screenshot=tmp_path / "a.png", window_size=SIZE
+    )
+    viz.plot_field(sphere, gradient_z(sphere), "1x0 + 1x1", screenshot=tmp_path / "b.png", window_size=SIZE)
+    assert difference(read_png(tmp_path / "a.png"), read_png(tmp_path / "b.png")) < 0.5
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda g, p: viz.plot_scalar(g, np.zeros(5), screenshot=p), "values must have shape"),
+        (lambda g, p: viz.plot_field(g, np.zeros((g.n_vertices, 2)), "1x0 + 1x1", screenshot=p), "features must"),
+        (lambda g, p: viz.plot_field(g, np.zeros((g.n_vertices, 3)), "1x0 + 1x1", field=5, screenshot=p), "field"),
+        (lambda g, p: viz.plot_transport(g, 10**6, screenshot=p), "source must be a vertex"),
+        (lambda g, p: viz.plot_transport(g, 0, vector=(0, 0), screenshot=p), "vector must be"),
+        (lambda g, p: viz.plot_frames(g, screenshot=p + ".jpg"), "must be a .png"),
+    ],
+)
+def test_bad_input_raises_without_writing(call, message, sphere, tmp_path):
+    path = str(tmp_path / "out.png")
+    with pytest.raises(ValueError, match=message):
+        call(sphere, path)
+    assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------- transport helpers
+def test_flat_transport_keeps_the_3d_vector():
+    g = preprocess(shapes.disc(n_rings=5))
+    carried = viz.tangent_to_3d(g, viz.transport_tree(g, 7, [0.3, -1.0]))
+    np.testing.assert_allclose(carried, np.broadcast_to(carried[7], carried.shape), atol=1e-12)
+    # negative control: transporters rotated by 0.3 rad break it
+    broken = replace(g, transport_angle=g.transport_angle + 0.3)
+    carried = viz.tangent_to_3d(broken, viz.transport_tree(broken, 7, [0.3, -1.0]))
+    assert np.abs(carried - carried[7]).max() > 0.1
+
+
+def fan_curvature(g, v):
+    """The curvature the connection puts in the fan of v: sum over its triangles' corners of
+    alpha * (2 pi / Theta - 1) (DESIGN.md), from corner angles of the embedding."""
+    corners = np.zeros(g.faces.shape)
+    for i in range(3):
+        a, b, c = (g.vertices[g.faces[:, (i + j) % 3]] for j in range(3))
+        corners[:, i] = np.arctan2(np.linalg.norm(np.cross(b - a, c - a), axis=1), np.sum((b - a) * (c - a), 1))
+    theta = np.bincount(g.faces.ravel(), corners.ravel(), minlength=g.n_vertices)
+    fan = np.any(g.faces == v, axis=1)
+    return float(np.sum(corners[fan] * (2 * np.pi / theta[g.faces[fan]] - 1)))
+
+
+@pytest.mark.parametrize("v", [0, 20, 100])
+def test_holonomy_around_a_vertex_is_its_fan_curvature(sphere, v):
+    q, p = sphere.edge_index
+    ring = q[p == v]  # neighbours in p's fan order: counter-clockwise
+    vectors, (angle, flip) = viz.transport_path(sphere, np.r_[ring, ring[0]], [1.0, 0.0])
+    assert not flip
+    assert angle == pytest.approx(fan_curvature(sphere, v), abs=1e-12)
+    assert np.allclose(vectors[-1], [np.cos(angle), np.sin(angle)])
+    # negative control: identity transporters carry no holonomy
+    flat = replace(sphere, transport_angle=np.zeros(sphere.n_edges))
+    _, (angle, _) = viz.transport_path(flat, np.r_[ring, ring[0]], [1.0, 0.0])
+    assert abs(angle - fan_curvature(sphere, v)) > 1e-3
+
+
+def test_mobius_core_loop_is_a_reflection(strip):
+    n_width = 5
+    core = np.arange(24) * n_width + n_width // 2  # the middle row, once around
+    loop = viz.loop_through(strip, core[::6])
+    assert loop[0] == loop[-1] == core[0]
+    _, (_, flip) = viz.transport_path(strip, loop, [1.0, 0.0])
+    assert flip
+    assert 0 < np.count_nonzero(strip.transport_flip)
+
+
+def test_path_must_follow_edges(sphere):
+    with pytest.raises(ValueError, match="not joined by an edge"):
+        viz.transport_path(sphere, [0, 100], [1.0, 0.0])
+
+
+# ---------------------------------------------------------------------------- command line
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, sphere):
+    root = tmp_path_factory.mktemp("render")
+    sphere.save(root / "sphere.npz")
+    np.savez(root / "features.npz", grad=gradient_z(sphere), z=sphere.vertices[:, 2])
+    return root
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--features", "{root}/features.npz", "--field", "grad", "--type", "1x0 + 1x1"],
+        ["--features", "{root}/features.npz", "--field", "z"],
+        ["--curvature", "--view=1,-1,0.5", "--zoom", "1.1"],
+        ["--transport", "3", "--loop", "40,80"],
+        ["--frames"],
+        [],
+    ],
+)
+def test_render_writes_a_png(options, files, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    argv = [
+        "render",
+        f"{files}/sphere.npz",
+        *[o.format(root=files) for o in options],
+        "--size",
+        "200x150",
+        "-o",
+        str(out),
+    ]
+    assert gaugeconv(argv) == 0
+    check_picture(out, size=(200, 150))
+    assert str(out) in capsys.readouterr().out
+
+
+def test_render_reads_a_mesh_file(tmp_path):
+    from gaugeconv.cli import write_mesh
+
+    write_mesh(shapes.torus(n_major=16, n_minor=8), str(tmp_path / "torus.obj"))
+    assert (
+        gaugeconv(
+            ["render", str(tmp_path / "torus.obj"), "--curvature", "--size", "200x150", "-o", str(tmp_path / "t.png")]
+        )
+        == 0
+    )
+    check_picture(tmp_path / "t.png", size=(200, 150))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--field", "nope", "--features", "{root}/features.npz"], "no array 'nope'"),
+        (["--features", "{root}/features.npz"], "choose one with --field"),
+        (["--features", "{root}/features.npz", "--field", "grad"], "pass --type"),
+        (["--features", "{root}/features.npz", "--field", "grad", "--type", "1x1"], "features must have shape"),
+        (["--features", "{root}/features.npz", "--field", "z", "--type", "1x7y"], "1x7y"),
+        (["--features", "{root}/missing.npz", "--field", "z"], "missing.npz"),
+        (["--transport", "100000"], "source must be a vertex"),
+        (["--loop", "1,2"], "--loop needs --transport"),
+        (["--size", "big"], "--size"),
+        (["--frames", "-o", "{root}/out.jpg"], ".png"),
+        (["--frames", "-o", "{root}/no/such/dir/out.png"], "does not exist"),
+    ],
+)
+def test_render_bad_input_fails_cleanly(options, message, files, capsys):
+    before = sorted(os.listdir(files))
+    options = [o.format(root=files) for o in options]
+    if "-o" not in options:
+        options += ["-o", f"{files}/bad.png"]
+    assert gaugeconv(["render", f"{files}/sphere.npz", *options]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert sorted(os.listdir(files)) == before  # no PNG, no temporary file
+
+
+def test_render_bad_file_fails_cleanly(tmp_path, capsys):
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    for name in ("broken.npz", "missing.obj"):
+        assert gaugeconv(["render", str(tmp_path / name), "-o", str(tmp_path / "x.png")]) == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert os.listdir(tmp_path) == ["broken.npz"]
+
+
+def test_render_without_display_needs_an_output(files, monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(viz.sys, "platform", "linux")
+    assert gaugeconv(["render", f"{files}/sphere.npz", "--frames"]) == 2
+    assert "pass -o" in capsys.readouterr().err
