@@ -9,14 +9,18 @@ features ``(B, V, C)`` in the vertex order of :func:`gaugeconv.shapes.icosahedro
 from .atlas import DIRECTIONS, IcoAtlas, ico_atlas
 from .conv import IcoConv, kernel_orbits
 from .padding import CornerRule, IcoPad
+from .pool import GroupPool, IcoPool, IcoUnpool
 from .symmetry import icosahedral_rotations, procrustes_rotation
 
 __all__ = [
     "DIRECTIONS",
     "CornerRule",
+    "GroupPool",
     "IcoAtlas",
     "IcoConv",
     "IcoPad",
+    "IcoPool",
+    "IcoUnpool",
     "ico_atlas",
     "icosahedral_rotations",
     "kernel_orbits",
