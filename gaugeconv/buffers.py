@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from .geometry.hierarchy import POOL_ARRAYS, PoolMap, build_hierarchy, transform_hierarchy
 from .groups import o2_compose, o2_inverse, wrap_angle
 from .mesh import Mesh
 
@@ -96,6 +97,10 @@ class Geometry:
     euler_characteristic: int = 2
     mesh_hash: str = ""
     name: str = "mesh"
+    #: coarse levels 1..K (Geometry objects without faces) and the K PoolMaps between
+    #: consecutive levels (:mod:`gaugeconv.geometry.hierarchy`); empty unless preprocessed with levels
+    levels: tuple = ()
+    pools: tuple = ()
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -153,7 +158,17 @@ class Geometry:
         new_e2 = sign[:, None] * (-s[:, None] * e1 + c[:, None] * e2)
         frames = np.stack([new_e1, new_e2, sign[:, None] * n], axis=1)
         group = "O2" if (self.structure_group == "O2" or f.any()) else "SO2"
-        return replace(self, frames=frames, log_theta=theta, transport_angle=a, transport_flip=f, structure_group=group)
+        levels, pools = transform_hierarchy(self.levels, self.pools, angle, flip)
+        return replace(
+            self,
+            frames=frames,
+            log_theta=theta,
+            transport_angle=a,
+            transport_flip=f,
+            structure_group=group,
+            levels=levels,
+            pools=pools,
+        )
 
     def to_torch(self, dtype=None, device=None) -> "Geometry":
         """A copy whose arrays are torch tensors: floats in ``dtype`` (default float32),
@@ -172,6 +187,8 @@ class Geometry:
                 out[name] = torch.as_tensor(np.asarray(value, np.int64)).to(device=device)
             else:
                 out[name] = torch.as_tensor(np.asarray(value, bool)).to(device=device)
+        out["levels"] = tuple(level.to_torch(dtype, device) for level in self.levels)
+        out["pools"] = tuple(pool.to_torch(dtype, device) for pool in self.pools)
         return replace(self, **out)
 
     def numpy(self) -> "Geometry":
@@ -182,6 +199,8 @@ class Geometry:
             if not isinstance(value, np.ndarray):
                 value = value.detach().cpu().numpy()
             out[name] = np.asarray(value, dtype=kind)
+        out["levels"] = tuple(level.numpy() for level in self.levels)
+        out["pools"] = tuple(pool.numpy() for pool in self.pools)
         return replace(self, **out)
 
     # ------------------------------------------------------------------ reporting
@@ -211,6 +230,11 @@ class Geometry:
         meta["orientable"] = bool(meta["orientable"])
         header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **meta}
         arrays = {name: getattr(g, name) for name in _ARRAYS}
+        # coarse levels: "level{k}/<array>", "pool{k}/<array>" (k = 1..K), metadata in header["levels"]
+        header["levels"] = [{m: _json_value(getattr(lv, m)) for m in _META} for lv in g.levels]
+        for k, (level, pool) in enumerate(zip(g.levels, g.pools), start=1):
+            arrays.update({f"level{k}/{name}": getattr(level, name) for name in _ARRAYS})
+            arrays.update({f"pool{k}/{name}": getattr(pool, name) for name in POOL_ARRAYS})
         arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         directory = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
@@ -250,11 +274,12 @@ class Geometry:
                 if missing:
                     raise GeometryFileError(f"{path}: missing arrays {', '.join(missing)}")
                 arrays = {k: np.asarray(data[k], dtype=kind) for k, kind in _ARRAYS.items()}
+                levels, pools = _load_levels(data, header, path)
         except GeometryFileError:
             raise
         except (OSError, ValueError, KeyError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
             raise GeometryFileError(f"{path}: cannot read ({type(exc).__name__}: {str(exc)[:100]})") from None
-        geometry = cls(**arrays, **{k: header[k] for k in _META if k in header})
+        geometry = cls(**arrays, **{k: header[k] for k in _META if k in header}, levels=levels, pools=pools)
         geometry._check_shapes(path)
         return geometry
 
@@ -278,6 +303,40 @@ class Geometry:
                 raise GeometryFileError(f"{where}: array {name} has shape {got}, expected {shape}")
         if E and (self.edge_index.min() < 0 or self.edge_index.max() >= V):
             raise GeometryFileError(f"{where}: edge_index out of range")
+        if len(self.levels) != len(self.pools):
+            raise GeometryFileError(f"{where}: {len(self.levels)} levels but {len(self.pools)} pooling maps")
+        n_fine = V
+        for k, (level, pool) in enumerate(zip(self.levels, self.pools), start=1):
+            level._check_shapes(f"{where} level {k}")
+            try:
+                pool.check_shapes(n_fine, level.n_vertices, f"{where} pool {k}")
+            except ValueError as exc:
+                raise GeometryFileError(str(exc)) from None
+            n_fine = level.n_vertices
+
+
+def _json_value(value):
+    """Metadata as JSON-friendly plain values (tuples as lists, numpy scalars as Python)."""
+    if isinstance(value, (tuple, list)):
+        return [_json_value(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _load_levels(data, header: dict, path: str):
+    """Coarse levels and pooling maps of an open .npz (keys ``level{k}/...``, ``pool{k}/...``)."""
+    metas = header.get("levels", [])
+    if not isinstance(metas, list):
+        raise GeometryFileError(f"{path}: header entry 'levels' must be a list")
+    levels, pools = [], []
+    for k, meta in enumerate(metas, start=1):
+        keys = [f"level{k}/{n}" for n in _ARRAYS] + [f"pool{k}/{n}" for n in POOL_ARRAYS]
+        missing = [key for key in keys if key not in data.files]
+        if missing or not isinstance(meta, dict):
+            raise GeometryFileError(f"{path}: level {k} is incomplete (missing {', '.join(missing[:3]) or 'metadata'})")
+        arrays = {n: np.asarray(data[f"level{k}/{n}"], dtype=t) for n, t in _ARRAYS.items()}
+        levels.append(Geometry(**arrays, **{m: meta[m] for m in _META if m in meta}))
+        pools.append(PoolMap(**{n: np.asarray(data[f"pool{k}/{n}"], dtype=t) for n, t in POOL_ARRAYS.items()}))
+    return tuple(levels), tuple(pools)
 
 
 def geometry_fields() -> tuple:
@@ -285,12 +344,15 @@ def geometry_fields() -> tuple:
     return tuple(f.name for f in fields(Geometry) if f.name in _ARRAYS)
 
 
-def preprocess(mesh: Mesh) -> Geometry:
+def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0) -> Geometry:
     """Compute the geometric buffers of a validated mesh.
 
     Parameters
     ----------
     mesh : Mesh, from :func:`gaugeconv.load_mesh` or :func:`gaugeconv.make_mesh`
+    levels : number K of coarse levels for pooling (``Geometry.levels``, ``Geometry.pools``);
+        see :mod:`gaugeconv.geometry.hierarchy`
+    ratio : vertex count ratio between consecutive levels (> 1)
 
     Returns
     -------
@@ -298,4 +360,8 @@ def preprocess(mesh: Mesh) -> Geometry:
     """
     from .geometry import compute_buffers
 
-    return Geometry(**compute_buffers(mesh))
+    geometry = Geometry(**compute_buffers(mesh))
+    if not levels:
+        return geometry
+    coarse, pools = build_hierarchy(geometry, levels, ratio)
+    return replace(geometry, levels=tuple(Geometry(**lv) for lv in coarse), pools=tuple(pools))

@@ -1,0 +1,198 @@
+"""Coarse levels and pooling maps: exact on flat meshes, close to potpourri3d on curved ones,
+consistent transporters, gauge transformations, the file format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gaugeconv import Geometry, GeometryFileError, make_mesh, preprocess
+from gaugeconv.geometry.hierarchy import farthest_point_order
+from gaugeconv.groups import o2_compose
+from gaugeconv.shapes import disc, icosahedron, mobius, plane, torus
+
+
+@pytest.fixture(scope="module")
+def flat():
+    return preprocess(disc(n_rings=12), levels=2)
+
+
+@pytest.fixture(scope="module")
+def sphere():
+    return preprocess(icosahedron(4), levels=2)
+
+
+def mesh_ids(geometry, k):
+    """Mesh vertex id of every vertex of level k (0 = the mesh)."""
+    ids = np.arange(geometry.n_vertices)
+    for pool in geometry.pools[:k]:
+        ids = ids[pool.sub]
+    return ids
+
+
+def in_frame(frames, p, d):
+    """Complex coordinates of 3D vectors d (n, 3) in the frames of vertices p (n,)."""
+    return np.einsum("nk,nk->n", d, frames[p, 0]) + 1j * np.einsum("nk,nk->n", d, frames[p, 1])
+
+
+def test_sizes_nesting_and_determinism(sphere):
+    again = preprocess(icosahedron(4), levels=2)
+    assert [lv.n_vertices for lv in sphere.levels] == [641, 161]
+    for k, (level, pool) in enumerate(zip(sphere.levels, sphere.pools), start=1):
+        finer = sphere if k == 1 else sphere.levels[k - 2]
+        np.testing.assert_array_equal(level.vertices, finer.vertices[pool.sub])
+        np.testing.assert_array_equal(level.frames, finer.frames[pool.sub])
+        np.testing.assert_array_equal(pool.index[0], np.arange(finer.n_vertices))
+        # each coarse vertex lies in its own cell, at r = 0 with the identity transporter
+        np.testing.assert_array_equal(pool.index[1, pool.sub], np.arange(level.n_vertices))
+        assert np.all(pool.log_r[pool.sub] == 0) and np.all(pool.transport_angle[pool.sub] == 0)
+        assert np.isclose(level.vertex_area.sum(), sphere.vertex_area.sum())
+        assert np.isclose(level.angle_defect.sum(), 4 * np.pi)
+        np.testing.assert_array_equal(level.edge_index, again.levels[k - 1].edge_index)
+        np.testing.assert_array_equal(level.log_theta, again.levels[k - 1].log_theta)
+        # edges grouped by target, in angular order, both directions present
+        q, p = level.edge_index
+        assert np.all(np.diff(p) >= 0)
+        same = np.diff(p) == 0
+        assert np.all(np.diff(level.log_theta)[same] > 0)
+        assert set(zip(q.tolist(), p.tolist())) == set(zip(p.tolist(), q.tolist()))
+        assert level.degree.min() >= 3
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_flat_log_map_and_transport_are_exact(flat, k):
+    """On a flat disc, positions and transporters composed along edges are the planar ones."""
+    ids, coarse = mesh_ids(flat, k - 1), mesh_ids(flat, k)
+    level, pool = flat.levels[k - 1], flat.pools[k - 1]
+    V, frames = flat.vertices, flat.frames
+    f, c = pool.index
+    expect = in_frame(frames, coarse[c], V[ids[f]] - V[coarse[c]])
+    np.testing.assert_allclose(pool.log_r * np.exp(1j * pool.log_theta), expect, atol=1e-12)
+    # the transporter maps e1 of the fine vertex to its direction in the coarse gauge
+    e1 = in_frame(frames, coarse[c], frames[ids[f], 0])
+    np.testing.assert_allclose(np.exp(1j * pool.transport_angle), e1, atol=1e-12)
+    q, p = level.edge_index
+    expect = in_frame(frames, coarse[p], V[coarse[q]] - V[coarse[p]])
+    np.testing.assert_allclose(level.log_r * np.exp(1j * level.log_theta), expect, atol=1e-12)
+    e1 = in_frame(frames, coarse[p], frames[coarse[q], 0])
+    np.testing.assert_allclose(np.exp(1j * level.transport_angle), e1, atol=1e-12)
+
+
+@pytest.mark.parametrize("mesh", [icosahedron(3), torus(n_major=48, n_minor=16), mobius()], ids=lambda m: m.name)
+def test_reverse_edges_have_inverse_transporters(mesh):
+    g = preprocess(mesh, levels=2)
+    for level in g.levels:
+        q, p = level.edge_index
+        key = {(a, b): e for e, (a, b) in enumerate(zip(q.tolist(), p.tolist()))}
+        rev = np.array([key[(b, a)] for a, b in zip(q.tolist(), p.tolist())])
+        a, f = o2_compose(
+            level.transport_angle, level.transport_flip, level.transport_angle[rev], level.transport_flip[rev]
+        )
+        assert not f.any()
+        np.testing.assert_allclose(np.abs(a), 0, atol=1e-12)
+        np.testing.assert_allclose(level.log_r, level.log_r[rev], rtol=0.05)
+        assert level.structure_group == g.structure_group
+
+
+def test_log_map_matches_potpourri3d_vector_heat(sphere):
+    """Pool positions (cell members) and coarse-edge positions against pp3d's vector heat log
+    map at the coarse vertex, after the best common rotation: within 2% of the neighbourhood size."""
+    pp3d = pytest.importorskip("potpourri3d")
+    solver = pp3d.MeshVectorHeatSolver(sphere.vertices, sphere.faces)
+    worst = 0.0
+    for k in (1, 2):
+        ids, coarse = mesh_ids(sphere, k - 1), mesh_ids(sphere, k)
+        level, pool = sphere.levels[k - 1], sphere.pools[k - 1]
+        for c in range(0, level.n_vertices, 9):
+            log = solver.compute_log_map(int(coarse[c]))
+            ref = log[:, 0] + 1j * log[:, 1]
+            members = np.flatnonzero(pool.index[1] == c)
+            edges = np.flatnonzero(level.edge_index[1] == c)
+            ours = np.r_[
+                pool.log_r[members] * np.exp(1j * pool.log_theta[members]),
+                level.log_r[edges] * np.exp(1j * level.log_theta[edges]),
+            ]
+            theirs = np.r_[ref[ids[members]], ref[coarse[level.edge_index[0, edges]]]]
+            phase = np.exp(1j * np.angle(np.sum(ours * np.conj(theirs))))
+            worst = max(worst, np.max(np.abs(ours - phase * theirs)) / np.max(np.abs(theirs)))
+    assert worst < 0.02
+
+
+def test_components_each_get_a_root():
+    a, b = plane(nx=12, ny=12), plane(nx=5, ny=5)
+    V = np.r_[a.vertices, b.vertices + [3.0, 0, 0]]
+    F = np.r_[a.faces, b.faces + a.n_vertices]
+    g = preprocess(make_mesh(V, F), levels=3)
+    for level in g.levels:
+        assert (level.vertices[:, 0] > 2).any() and (level.vertices[:, 0] < 2).any()
+
+
+def test_farthest_point_order_is_spread():
+    pts = np.random.default_rng(0).random((500, 3))
+    order = farthest_point_order(pts, 50, [0])
+    assert len(set(order.tolist())) == 50 and order[0] == 0
+    d = np.linalg.norm(pts[order][:, None] - pts[order][None], axis=-1) + np.eye(50) * 9
+    cover = np.min(np.linalg.norm(pts[:, None] - pts[order][None], axis=-1), axis=1).max()
+    assert cover <= d.min() + 1e-12  # covering radius <= packing distance (FPS property)
+
+
+def test_gauge_transform_reaches_every_level(sphere):
+    rng = np.random.default_rng(1)
+    angle = rng.uniform(-np.pi, np.pi, sphere.n_vertices)
+    g = sphere.gauge_transform(angle)
+    for k, (level, pool) in enumerate(zip(g.levels, g.pools), start=1):
+        old_level, old_pool = sphere.levels[k - 1], sphere.pools[k - 1]
+        a_fine, a_coarse = angle[mesh_ids(sphere, k - 1)], angle[mesh_ids(sphere, k)]
+        q, p = level.edge_index
+        expect = old_level.transport_angle - a_coarse[p] + a_coarse[q]
+        np.testing.assert_allclose(np.exp(1j * level.transport_angle), np.exp(1j * expect), atol=1e-12)
+        f, c = pool.index
+        expect = old_pool.transport_angle - a_coarse[c] + a_fine[f]
+        np.testing.assert_allclose(np.exp(1j * pool.transport_angle), np.exp(1j * expect), atol=1e-12)
+        np.testing.assert_allclose(np.exp(1j * pool.log_theta), np.exp(1j * (old_pool.log_theta - a_coarse[c])))
+        np.testing.assert_array_equal(level.frames[:, 2], old_level.frames[:, 2])
+
+
+def test_save_load_round_trip(tmp_path, sphere):
+    path = tmp_path / "s.npz"
+    sphere.save(path)
+    back = Geometry.load(path)
+    assert len(back.levels) == 2 and len(back.pools) == 2
+    for a, b in zip(back.levels + back.pools, sphere.levels + sphere.pools):
+        for name in ("log_r", "log_theta", "transport_angle", "transport_flip"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert back.levels[1].name == sphere.levels[1].name
+    with np.load(path, allow_pickle=False) as data:
+        assert {"level1/edge_index", "level2/log_theta", "pool1/index", "pool2/sub"} <= set(data.files)
+    t = back.to_torch()
+    assert t.pools[1].index.dtype.is_floating_point is False and t.levels[0].log_r.dtype.is_floating_point
+    assert isinstance(t.numpy().pools[0].log_r, np.ndarray)
+
+
+def test_file_without_levels_still_loads(tmp_path):
+    g = preprocess(plane(nx=6, ny=6))
+    g.save(tmp_path / "p.npz")
+    back = Geometry.load(tmp_path / "p.npz")
+    assert back.levels == () and back.pools == ()
+
+
+def test_corrupt_level_arrays_are_rejected(tmp_path, flat):
+    path = tmp_path / "f.npz"
+    flat.save(path)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    broken = dict(arrays)
+    broken["pool2/log_r"] = broken["pool2/log_r"][:-1]
+    np.savez(tmp_path / "bad.npz", **broken)
+    with pytest.raises(GeometryFileError, match="pool array log_r"):
+        Geometry.load(tmp_path / "bad.npz")
+    del arrays["level2/edge_index"]
+    np.savez(tmp_path / "missing.npz", **arrays)
+    with pytest.raises(GeometryFileError, match="level 2 is incomplete"):
+        Geometry.load(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize("levels", [-1, 1.5, True])
+def test_bad_levels_argument(levels):
+    with pytest.raises(ValueError, match="levels must be"):
+        preprocess(plane(nx=4, ny=4), levels=levels)
