@@ -63,6 +63,7 @@ _META = (
     "euler_characteristic",
     "mesh_hash",
     "name",
+    "graph_sizes",
 )
 
 
@@ -97,6 +98,8 @@ class Geometry:
     euler_characteristic: int = 2
     mesh_hash: str = ""
     name: str = "mesh"
+    #: vertices per mesh of a batch (:meth:`batch`); empty for a single mesh
+    graph_sizes: tuple = ()
     #: coarse levels 1..K (Geometry objects without faces) and the K PoolMaps between
     #: consecutive levels (:mod:`gaugeconv.geometry.hierarchy`); empty unless preprocessed with levels
     levels: tuple = ()
@@ -119,6 +122,58 @@ class Geometry:
     def __repr__(self) -> str:
         kind = "torch" if not isinstance(self.log_r, np.ndarray) else "numpy"
         return f"Geometry({self.name!r}, V={self.n_vertices}, E={self.n_edges}, group={self.structure_group}, {kind})"
+
+    @property
+    def n_graphs(self) -> int:
+        """Number of meshes batched in this geometry (1 unless made by :meth:`batch`)."""
+        return max(len(self.graph_sizes), 1)
+
+    @classmethod
+    def batch(cls, geometries) -> "Geometry":
+        """Several geometries as one, like a PyTorch Geometric batch: vertices, faces and edges
+        concatenated, vertex offsets added to ``faces`` and ``edge_index``.
+
+        Parameters
+        ----------
+        geometries : sequence of Geometry, all numpy or all torch (same dtype and device)
+
+        Returns
+        -------
+        Geometry with ``graph_sizes`` = vertices per input mesh (nested batches are flattened);
+        the mesh of every vertex is ``numpy.repeat(arange(n), graph_sizes)``. Its structure group is
+        O2 if any input's is.
+        """
+        geometries = list(geometries)
+        if not geometries:
+            raise ValueError("Geometry.batch needs at least one geometry")
+        kinds = {isinstance(g.log_r, np.ndarray) for g in geometries}
+        if len(kinds) != 1:
+            raise ValueError("Geometry.batch: mix of numpy and torch geometries; convert all with to_torch() first")
+        if kinds == {True}:
+            cat, offset_of = np.concatenate, (lambda n, like: n)
+        else:
+            import torch
+
+            cat, offset_of = torch.cat, (lambda n, like: torch.as_tensor(n, device=like.device))
+        arrays = {}
+        offsets = np.cumsum([0] + [g.n_vertices for g in geometries[:-1]])
+        for name in _ARRAYS:
+            parts = [getattr(g, name) for g in geometries]
+            if name in ("faces", "edge_index"):
+                parts = [a + offset_of(int(o), a) for a, o in zip(parts, offsets)]
+            arrays[name] = cat(parts, 1) if name == "edge_index" else cat(parts)
+        sizes = tuple(int(s) for g in geometries for s in (g.graph_sizes or (g.n_vertices,)))
+        return cls(
+            **arrays,
+            orientable=all(g.orientable for g in geometries),
+            structure_group="O2" if any(g.structure_group == "O2" for g in geometries) else "SO2",
+            n_components=sum(g.n_components for g in geometries),
+            n_boundary_loops=sum(g.n_boundary_loops for g in geometries),
+            euler_characteristic=sum(g.euler_characteristic for g in geometries),
+            mesh_hash="+".join(g.mesh_hash for g in geometries),
+            name=f"batch({len(geometries)})" if len(geometries) > 1 else geometries[0].name,
+            graph_sizes=sizes,
+        )
 
     # ------------------------------------------------------------------ transforms
     def gauge_transform(self, angle, flip=None) -> "Geometry":
@@ -241,6 +296,9 @@ class Geometry:
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, **arrays)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
