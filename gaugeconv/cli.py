@@ -68,12 +68,13 @@ def read_header(path) -> dict | None:
     return header if isinstance(header, dict) and header.get("format") == FORMAT_NAME else None
 
 
-def is_up_to_date(source, target) -> bool:
+def is_up_to_date(source, target, levels: int = 0) -> bool:
     """Whether ``target`` is a current preprocessing of ``source``, decided without reading the mesh.
 
     True exactly when ``target`` exists, was modified no earlier than ``source``, and its header
     says format ``gaugeconv.geometry`` version :data:`~gaugeconv.buffers.FORMAT_VERSION` and
-    names the source file (``name`` equals the source's base name). The header's ``mesh_hash``
+    names the source file (``name`` equals the source's base name) and holds ``levels`` coarse
+    levels. The header's ``mesh_hash``
     is not recomputed (that would cost a full parse and validation): content changes that keep
     an older modification time (``cp -p``, ``rsync -a`` of an older file) need ``--force``.
     """
@@ -89,6 +90,7 @@ def is_up_to_date(source, target) -> bool:
         and header.get("version") == FORMAT_VERSION
         and header.get("name") == os.path.basename(source)
         and bool(header.get("mesh_hash"))
+        and len(header.get("levels", [])) == levels
     )
 
 
@@ -103,7 +105,7 @@ class Outcome:
     warnings: tuple = ()
 
 
-def preprocess_file(source: str, target: str, repair: bool = False) -> Outcome:
+def preprocess_file(source: str, target: str, repair: bool = False, levels: int = 0) -> Outcome:
     """Load, validate, preprocess and save one mesh; user errors become a failed Outcome.
 
     The output is written atomically (:meth:`Geometry.save`), so a failure leaves no file.
@@ -115,7 +117,7 @@ def preprocess_file(source: str, target: str, repair: bool = False) -> Outcome:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            geometry = preprocess(load_mesh(source, repair=repair))
+            geometry = preprocess(load_mesh(source, repair=repair), levels=levels)
             directory = os.path.dirname(target)
             if directory:
                 os.makedirs(directory, exist_ok=True)
@@ -127,6 +129,9 @@ def preprocess_file(source: str, target: str, repair: bool = False) -> Outcome:
         f"{source}: {geometry.n_vertices} vertices, {geometry.n_edges} directed edges, "
         f"{geometry.structure_group}, {seconds:.2f} s -> {target}"
     )
+    if levels:
+        coarse = ", ".join(str(level.n_vertices) for level in geometry.levels)
+        line = line.replace(f", {seconds:.2f} s", f", levels {coarse}, {seconds:.2f} s")
     return Outcome(source, target, "done", line, tuple(_warn_lines(caught, source)))
 
 
@@ -148,6 +153,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
 
 
@@ -186,6 +201,13 @@ def _add_preprocess(sub) -> None:
         help="process only inputs whose position i (0-based, in sorted order) has i %% N == K-1; K is 1-based",
     )
     p.add_argument("--force", action="store_true", help="recompute outputs that are up to date")
+    p.add_argument(
+        "--levels",
+        type=_nonnegative_int,
+        default=0,
+        metavar="K",
+        help="also compute K coarse levels with pooling maps (each ~4x fewer vertices; default 0)",
+    )
     p.add_argument("--repair", action="store_true", help="drop degenerate/duplicate faces, split non-manifold vertices")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no per-mesh lines (errors still shown)")
     p.set_defaults(run=_run_preprocess)
@@ -203,7 +225,7 @@ def _run_preprocess(args) -> int:
         pairs = [pair for i, pair in enumerate(pairs) if i % n == k - 1]
     todo, outcomes = [], []
     for source, target in pairs:
-        if not args.force and is_up_to_date(source, target):
+        if not args.force and is_up_to_date(source, target, args.levels):
             outcomes.append(Outcome(source, target, "skipped", f"{source}: up to date, skipped -> {target}"))
         else:
             todo.append((source, target))
@@ -228,15 +250,16 @@ def _run_preprocess(args) -> int:
     sources = [s for s, _ in todo]
     targets = [t for _, t in todo]
     repairs = [args.repair] * len(todo)
+    levels = [args.levels] * len(todo)
     if args.workers > 1 and len(todo) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=min(args.workers, len(todo))) as pool:
-            for outcome in pool.map(preprocess_file, sources, targets, repairs):
+            for outcome in pool.map(preprocess_file, sources, targets, repairs, levels):
                 outcomes.append(outcome)
                 report(outcome)
     else:
-        for outcome in map(preprocess_file, sources, targets, repairs):
+        for outcome in map(preprocess_file, sources, targets, repairs, levels):
             outcomes.append(outcome)
             report(outcome)
     bar.close()

@@ -196,3 +196,19 @@ def test_corrupt_level_arrays_are_rejected(tmp_path, flat):
 def test_bad_levels_argument(levels):
     with pytest.raises(ValueError, match="levels must be"):
         preprocess(plane(nx=4, ny=4), levels=levels)
+
+
+def test_cli_preprocess_levels(tmp_path, capsys):
+    from gaugeconv.cli import main
+
+    mesh = tmp_path / "torus.obj"
+    assert main(["shape", "torus", "-o", str(mesh)]) == 0
+    out = tmp_path / "torus.npz"
+    assert main(["preprocess", str(mesh), "-o", str(out), "--levels", "2"]) == 0
+    assert "levels 192, 48" in capsys.readouterr().out
+    g = Geometry.load(out)
+    assert [lv.n_vertices for lv in g.levels] == [192, 48] and len(g.pools) == 2
+    # a different level count is not "up to date"
+    assert main(["preprocess", str(mesh), "-o", str(out), "--levels", "1"]) == 0
+    assert len(Geometry.load(out).levels) == 1
+    assert "up to date" not in capsys.readouterr().out
