@@ -373,7 +373,9 @@ def load_mesh(path, *, repair: bool = False) -> Mesh:
             warnings.simplefilter("ignore")
             loaded = trimesh.load(path, process=False, maintain_order=True, force="mesh")
     except IndexError:
-        raise MeshError(f"{path}: a face refers to a vertex that the file does not have; the file is corrupt") from None
+        raise MeshError(
+            f"{path}: cannot read as a mesh (a face refers to a vertex the file does not have, or the file is corrupt)"
+        ) from None
     except Exception as exc:  # trimesh raises many types for corrupt files
         raise MeshError(f"{path}: cannot read as a mesh ({type(exc).__name__}: {str(exc)[:120]})") from None
     vertices = np.asarray(getattr(loaded, "vertices", np.zeros((0, 3))), dtype=np.float64)
