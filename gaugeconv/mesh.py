@@ -374,7 +374,7 @@ def load_mesh(path, *, repair: bool = False) -> Mesh:
             loaded = trimesh.load(path, process=False, maintain_order=True, force="mesh")
     except IndexError:
         raise MeshError(
-            f"{path}: cannot read as a mesh (a face refers to a vertex the file does not have, or the file is corrupt)"
+            f"{path}: cannot read as a mesh (a face index is out of range of the vertices, or the file is corrupt)"
         ) from None
     except Exception as exc:  # trimesh raises many types for corrupt files
         raise MeshError(f"{path}: cannot read as a mesh ({type(exc).__name__}: {str(exc)[:120]})") from None
