@@ -49,6 +49,23 @@ def smooth_random(geometry, waves: int = 4, seed: int = 0) -> np.ndarray:
     return np.sin(geometry.vertices @ k.T + rng.uniform(0, 2 * np.pi, waves)).sum(1) / waves
 
 
+def random_network(geometry, signal: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Scalar output (V,) of a random two-layer GaugeConv network (1x0 -> 4x0 + 4x1 -> 1x0)."""
+    import torch
+
+    from gaugeconv.groups import FieldType
+    from gaugeconv.nn import GaugeConv
+
+    torch.manual_seed(seed)
+    hidden = FieldType("4x0 + 4x1")
+    layers = [GaugeConv(FieldType("1x0"), hidden), GaugeConv(hidden, FieldType("1x0"))]
+    x, g = torch.tensor(signal)[:, None], geometry.to_torch(torch.float64)
+    with torch.no_grad():
+        for layer in layers:
+            x = layer.double()(x, g)
+    return x[:, 0].numpy()
+
+
 def great_circle(a, b, n: int) -> np.ndarray:
     """``n`` points from unit vector a towards b along their great circle (b excluded)."""
     t = np.linspace(0.0, 1.0, n, endpoint=False)[:, None]
@@ -70,11 +87,12 @@ def main() -> None:
     os.makedirs(img, exist_ok=True)
     start = time.perf_counter()
 
-    # 1. a real mesh coloured by a feature: a smooth random invariant function on the ant
+    # 1. a real mesh coloured by a feature: a random gauge-equivariant network's scalar output on the ant
     ant_mesh(f"{src}/ant.ply")
     ant = preprocess(load_mesh(f"{src}/ant.ply"))
-    np.savez(f"{src}/ant_features.npz", random=smooth_random(ant))
-    run("render", f"{src}/ant.ply", "--features", f"{src}/ant_features.npz", "--field", "random",
+    signal = smooth_random(ant)
+    np.savez(f"{src}/ant_features.npz", input=signal, output=random_network(ant, signal))
+    run("render", f"{src}/ant.ply", "--features", f"{src}/ant_features.npz", "--field", "output",
         "--view=0.3,-1,0.6", "-o", f"{img}/ant_feature.png")  # fmt: skip
 
     # 2. an icosphere with a vector field: z (scalar) and its gradient (order 1) in the gauges

@@ -427,7 +427,7 @@ def plot_field(
     name: str = "feature",
     *,
     cmap=None,
-    max_glyphs: int = 400,
+    max_glyphs: int = 300,
     glyph_scale: float = 1.0,
     window_size=WINDOW_SIZE,
     screenshot=None,
@@ -440,7 +440,8 @@ def plot_field(
 
     An order-k field ``(c, s)`` at p is drawn as k arrows at the gauge angles
     ``(psi + 2 pi j) / k`` with ``psi = atan2(s, c)``, of length proportional to its norm
-    (one arrow for k = 1); the surface is coloured by the norm. A C_N or D_N regular field
+    (one arrow for k = 1; arrows above the 95th percentile of the norms are shortened to it);
+    the surface is coloured by the norm. A C_N or D_N regular field
     is coloured by its mean and drawn as one arrow: its order-1 Fourier coefficient over the
     directions ``i 2 pi / N`` of its channels.
 
@@ -474,8 +475,9 @@ def plot_field(
         colour, label = x[:, layout[scalars[0]][1]], f"{name}[{scalars[0]}]"
     elif glyphs and kind != "reg":
         label = f"|{name}[{chosen}]|"
-    signed = kind == "0-" or (not glyphs and colour.min() < 0 < colour.max())
-    cmap = cmap or ("RdBu_r" if signed else "viridis")
+    signed = kind == "0-" or (not label.startswith("|") and colour.min() < 0 < colour.max())
+    # light colour maps under black glyphs
+    cmap = cmap or ("RdBu_r" if signed else ("YlOrRd" if glyphs else "viridis"))
     limit = float(np.max(np.abs(colour))) or 1.0
     pv, plotter = _plotter(g, window_size, screenshot, off_screen)
     _add_surface(
@@ -483,12 +485,16 @@ def plot_field(
     )
     if glyphs:
         index = _subsample(g, max_glyphs)
-        norm = max(float(np.max(np.hypot(*np.stack(glyphs)[:, index].transpose(2, 0, 1)))), 1e-300)
-        length = glyph_scale * _glyph_length(g, index) / norm
+        vectors = np.stack(glyphs)[:, index]  # (k, n, 2): k arrows at each of n vertices
+        size = np.hypot(vectors[..., 0], vectors[..., 1])
+        top = float(np.percentile(size, 95)) or 1.0  # longer arrows are drawn at this length
+        vectors = vectors * (np.minimum(size, top) / np.maximum(size, 1e-300))[..., None]
+        length = glyph_scale * _glyph_length(g, index) / top
         lift = g.vertices[index] + 0.02 * _edge_length(g) * g.frames[index, 2]
-        for direction in glyphs:
-            d3 = direction[index, :1] * g.frames[index, 0] + direction[index, 1:] * g.frames[index, 1]
-            _add_arrows(plotter, pv, lift, d3, length, "black")
+        for v in vectors:
+            _add_arrows(
+                plotter, pv, lift, v[:, :1] * g.frames[index, 0] + v[:, 1:] * g.frames[index, 1], length, "black"
+            )
     return _finish(plotter, g.vertices, title, view, zoom, screenshot)
 
 
@@ -515,17 +521,18 @@ def plot_frames(
     g = _numpy_geometry(geometry)
     pv, plotter = _plotter(g, window_size, screenshot, off_screen)
     _add_surface(plotter, pv, g)
-    _add_frames(plotter, pv, g, max_glyphs, glyph_scale, normals)
+    _add_frames(plotter, pv, g, g.frames, max_glyphs, glyph_scale, normals)
     return _finish(plotter, g.vertices, title, view, zoom, screenshot)
 
 
-def _add_frames(plotter, pv, g, max_glyphs, glyph_scale, normals=False):
+def _add_frames(plotter, pv, g, frames, max_glyphs, glyph_scale, normals=False):
+    """Arrows e1 (red), e2 (blue) and, if ``normals``, n (grey) of ``frames`` (V, 3, 3)."""
     index = _subsample(g, max_glyphs)
     length = 0.7 * glyph_scale * _glyph_length(g, index)
     points = g.vertices[index] + 0.02 * _edge_length(g) * g.frames[index, 2]
     axes = ((0, _E1), (1, _E2)) + (((2, _N),) if normals else ())
     for axis, colour in axes:
-        _add_arrows(plotter, pv, points, g.frames[index, axis], length, colour)
+        _add_arrows(plotter, pv, points, frames[index, axis], length, colour)
 
 
 def plot_transport(
@@ -627,6 +634,7 @@ def plot_curvature(
 
 def plot_structure(
     geometry,
+    source=None,
     *,
     max_glyphs: int = 250,
     glyph_scale: float = 1.0,
@@ -637,13 +645,18 @@ def plot_structure(
     zoom: float = 1.0,
     title=None,
 ):
-    """The G-structure: frames, the edges whose transporter flips (the seam, orange), boundary (black).
+    """The G-structure: the edges whose transporter flips (the seam, orange), the boundary
+    (black) and frames e1 (red), e2 (blue).
 
-    On a non-orientable mesh no gauge choice removes every flip; the frames' e2 (blue) turn
-    over across the seam.
+    The frames drawn are a smooth gauge: the frame of ``source`` parallel-transported along a
+    shortest-path tree (:func:`transport_tree`; the stored gauges where it does not reach). On a
+    non-orientable mesh no gauge is smooth everywhere: where the tree's branches meet, e2 points
+    opposite ways. The default source is the vertex farthest from the flipped edges, so that on a
+    Möbius strip the branches meet at the seam.
 
     Parameters
     ----------
+    source : vertex index or None
     max_glyphs, glyph_scale : see :func:`plot_field`
     window_size, screenshot, off_screen, view, zoom, title : see :func:`plot_scalar`
     """
@@ -652,16 +665,24 @@ def plot_structure(
     seam = np.unique(np.sort(np.stack([q, p], 1)[g.transport_flip], axis=1), axis=0)
     sides = np.sort(np.concatenate([g.faces[:, [0, 1]], g.faces[:, [1, 2]], g.faces[:, [2, 0]]]), axis=1)
     sides, count = np.unique(sides, axis=0, return_counts=True)
+    if source is None and len(seam):
+        distance = _shortest_paths(g, np.unique(seam))[0].min(0)  # to the nearest seam vertex
+        source = int(np.argmax(np.where(np.isfinite(distance), distance, -1.0)))
+    source = _check_vertex(g, 0 if source is None else source, "source")
+    frames = g.frames.copy()
+    for axis, vector in ((0, (1.0, 0.0)), (1, (0.0, 1.0))):
+        carried = transport_tree(g, source, vector)
+        reached = np.isfinite(carried[:, 0])
+        frames[reached, axis] = tangent_to_3d(g, np.nan_to_num(carried))[reached]
     pv, plotter = _plotter(g, window_size, screenshot, off_screen)
     _add_surface(plotter, pv, g)
     radius = 0.08 * _edge_length(g)
     for edges, colour in ((seam, "#ff7f0e"), (sides[count == 1], "black")):
         if len(edges):
             lines = np.hstack([np.full((len(edges), 1), 2), edges]).ravel()
-            plotter.add_mesh(
-                pv.PolyData(np.asarray(g.vertices, np.float64), lines=lines).tube(radius=radius), color=colour
-            )
-    _add_frames(plotter, pv, g, max_glyphs, glyph_scale)
+            mesh = pv.PolyData(np.asarray(g.vertices, np.float64), lines=lines)
+            plotter.add_mesh(mesh.tube(radius=radius), color=colour)
+    _add_frames(plotter, pv, g, frames, max_glyphs, glyph_scale)
     text = f"{g.name}: {'orientable' if g.orientable else 'non-orientable'}, {len(seam)} flipped edges"
     return _finish(plotter, g.vertices, title or text, view, zoom, screenshot)
 
@@ -733,8 +754,14 @@ def _draw(args, g, common):
     if args.frames:
         return plot_frames(g, **common), "frames"
     if args.transport is not None:
-        loop = None if args.loop is None else _numbers(args.loop, int, "--loop")
-        return plot_transport(g, args.transport, loop=loop, **common), f"transport from {args.transport}"
+        if args.loop is None:
+            return plot_transport(g, args.transport, **common), f"transport from {args.transport}"
+        loop = _numbers(args.loop, int, "--loop")
+        plotter = plot_transport(g, args.transport, loop=loop, **common)
+        path = loop_through(g, [args.transport, *loop])
+        _, (angle, flip) = transport_path(g, path, (1.0, 0.0))
+        kind = "reflection" if flip else "rotation"
+        return plotter, f"transport around a loop of {len(path) - 1} edges, holonomy {kind} {np.degrees(angle):.1f} deg"
     if args.field is None and args.features is None:
         return plot_structure(g, **common), "structure"
     values, name = _features(args, g)

@@ -141,6 +141,45 @@ def test_bad_input_raises_without_writing(call, message, sphere, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def glyphs_3d(g, features, field_type):
+    """The arrows plot_field draws, in 3D: per field, k arrays (V, 3)."""
+    out = []
+    for kind, start, width in viz._field_layout(field_type, g):
+        _, directions = viz._field_parts(g, features[:, start : start + width], kind, field_type.group)
+        out.append([viz.tangent_to_3d(g, d) for d in directions])
+    return out
+
+
+@pytest.mark.parametrize(
+    "spec, group", [("1x1", "O2"), ("1x2", "O2"), ("2x3 + 1x1", "O2"), ("2xreg", "C6"), ("reg", "D4")]
+)
+def test_glyphs_do_not_depend_on_the_gauge(sphere, spec, group):
+    """A gauge transformation h and features x -> rho(h^-1) x leave the 3D glyphs unchanged."""
+    from gaugeconv.groups import FieldType, o2_inverse
+
+    rng = np.random.default_rng(1)
+    n = int(group[1:]) if group[0] in "CD" else 0
+    angle = (
+        rng.integers(0, n, sphere.n_vertices) * 2 * np.pi / n if n else rng.uniform(-np.pi, np.pi, sphere.n_vertices)
+    )
+    flip = (rng.random(sphere.n_vertices) < 0.5) & (group[0] != "C")
+    field_type = FieldType(spec, group=group)
+    x = rng.normal(size=(sphere.n_vertices, field_type.dim))
+    moved = sphere.gauge_transform(angle, flip)
+    before = glyphs_3d(sphere, x, field_type)
+    after = glyphs_3d(moved, np.einsum("vij,vj->vi", field_type.rho(*o2_inverse(angle, flip)), x), field_type)
+    wrong = glyphs_3d(moved, np.einsum("vij,vj->vi", field_type.rho(angle, flip), x), field_type)  # negative control
+
+    def mismatch(a, b):  # the k arrows of a field at a vertex, as an unordered set
+        pairs = zip(a, b)
+        return max(
+            np.max(np.min(np.linalg.norm(np.array(f)[:, None] - np.array(h)[None], axis=-1), 1)) for f, h in pairs
+        )
+
+    assert mismatch(before, after) < 1e-9
+    assert mismatch(before, wrong) > 1e-2
+
+
 # ---------------------------------------------------------------------------- transport helpers
 def test_flat_transport_keeps_the_3d_vector():
     g = preprocess(shapes.disc(n_rings=5))
