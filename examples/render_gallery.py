@@ -93,7 +93,7 @@ def main() -> None:
     signal = smooth_random(ant)
     np.savez(f"{src}/ant_features.npz", input=signal, output=random_network(ant, signal))
     run("render", f"{src}/ant.ply", "--features", f"{src}/ant_features.npz", "--field", "output",
-        "--view=0.3,-1,0.6", "-o", f"{img}/ant_feature.png")  # fmt: skip
+        "--view", "0.3", "-1", "0.6", "-o", f"{img}/ant_feature.png")  # fmt: skip
 
     # 2. an icosphere with a vector field: z (scalar) and its gradient (order 1) in the gauges
     run("shape", "icosahedron", "--level", "3", "-o", f"{src}/icosphere.npz")
@@ -108,17 +108,17 @@ def main() -> None:
         line_field=norm[:, None] ** 2 * np.stack([np.cos(2 * angle), np.sin(2 * angle)], 1),  # "1x2"
     )
     run("render", f"{src}/icosphere.npz", "--features", f"{src}/icosphere_features.npz", "--field", "grad_z",
-        "--type", "1x0 + 1x1", "--view=1,0.4,0.5", "-o", f"{img}/icosphere_gradient.png")  # fmt: skip
+        "--type", "1x0 + 1x1", "--view", "1", "0.4", "0.5", "-o", f"{img}/icosphere_gradient.png")  # fmt: skip
     run("render", f"{src}/icosphere.npz", "--features", f"{src}/icosphere_features.npz", "--field", "line_field",
-        "--type", "1x2", "--view=1,0.4,0.5", "-o", f"{img}/icosphere_order2.png")  # fmt: skip
+        "--type", "1x2", "--view", "1", "0.4", "0.5", "-o", f"{img}/icosphere_order2.png")  # fmt: skip
 
     # 3. the Möbius strip: frames and the seam of flipped transporters
     run("shape", "mobius", "-o", f"{src}/mobius.npz")
-    run("render", f"{src}/mobius.npz", "--structure", "--view=0.4,-1,1.1", "-o", f"{img}/mobius_structure.png")
+    run("render", f"{src}/mobius.npz", "--structure", "--view", "0.4", "-1", "1.1", "-o", f"{img}/mobius_structure.png")
 
     # 4. curvature of a torus: positive outside, negative inside
     run("shape", "torus", "-o", f"{src}/torus.npz")
-    run("render", f"{src}/torus.npz", "--curvature", "--view=0.5,-1,1.2", "-o", f"{img}/torus_curvature.png")
+    run("render", f"{src}/torus.npz", "--curvature", "--view", "0.5", "-1", "1.2", "-o", f"{img}/torus_curvature.png")
 
     # 5. transport on the icosphere: around an octant (holonomy = its area, 90 degrees) and everywhere
     x, y, z = np.eye(3)
@@ -127,8 +127,8 @@ def main() -> None:
     )
     a, *loop = dict.fromkeys(nearest(ico, point) for point in points)  # waypoints along the octant's sides
     run("render", f"{src}/icosphere.npz", "--transport", str(a), "--loop", ",".join(map(str, loop)),
-        "--view=1,1,0.5", "-o", f"{img}/icosphere_holonomy.png")  # fmt: skip
-    run("render", f"{src}/icosphere.npz", "--transport", str(a), "--view=-1,-0.3,0.3",
+        "--view", "1", "1", "0.5", "-o", f"{img}/icosphere_holonomy.png")  # fmt: skip
+    run("render", f"{src}/icosphere.npz", "--transport", str(a), "--view", "-1", "-0.3", "0.3",
         "-o", f"{img}/icosphere_transport.png")  # fmt: skip
 
     total = sum(os.path.getsize(os.path.join(img, f)) for f in os.listdir(img) if f.endswith(".png"))

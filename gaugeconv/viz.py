@@ -709,7 +709,9 @@ def render_arguments(parser) -> None:
     parser.add_argument("--group", help="group of --type: SO2, O2, C<N>, D<N> (default: the geometry's)")
     parser.add_argument("--index", type=int, help="with --type: draw this field (spec order)")
     parser.add_argument("--loop", metavar="V1,V2,...", help="with --transport: go around VERTEX -> V1 -> ... -> VERTEX")
-    parser.add_argument("--view", metavar="X,Y,Z", help="direction from the mesh towards the camera")
+    parser.add_argument(
+        "--view", nargs=3, type=float, metavar=("X", "Y", "Z"), help="direction from the mesh towards the camera"
+    )
     parser.add_argument("--zoom", type=float, default=1.0, help="zoom after fitting the mesh (default 1)")
     parser.add_argument("--size", default="800x600", metavar="WxH", help="picture size in pixels (default 800x600)")
     parser.add_argument("--repair", action="store_true", help="repair the mesh (see gaugeconv preprocess)")
@@ -789,7 +791,6 @@ def render_command(args) -> int:
         if (args.field_type or args.group or args.index is not None) and args.field is None and not args.features:
             raise ValueError("--type/--group/--index need --features (and --field)")
         width, height = _numbers(args.size, int, "--size", 2)
-        view = None if args.view is None else _numbers(args.view, float, "--view", 3)
         if args.output is None and not has_display():
             raise ValueError("no display to open a window: pass -o OUT.png to write a picture")
         if args.output is not None:
@@ -804,7 +805,7 @@ def render_command(args) -> int:
             from .buffers import preprocess
 
             g = preprocess(load_mesh(args.file, repair=args.repair))
-        common = {"window_size": (width, height), "screenshot": args.output, "view": view, "zoom": args.zoom}
+        common = {"window_size": (width, height), "screenshot": args.output, "view": args.view, "zoom": args.zoom}
         plotter, what = _draw(args, g, common)
     except (ValueError, MeshError, OSError, ImportError) as exc:
         print(f"gaugeconv: error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -246,7 +246,7 @@ def files(tmp_path_factory, sphere):
     [
         ["--features", "{root}/features.npz", "--field", "grad", "--type", "1x0 + 1x1"],
         ["--features", "{root}/features.npz", "--field", "z"],
-        ["--curvature", "--view=1,-1,0.5", "--zoom", "1.1"],
+        ["--curvature", "--view", "1", "-1", "0.5", "--zoom", "1.1"],
         ["--transport", "3", "--loop", "40,80"],
         ["--frames"],
         [],
@@ -322,3 +322,16 @@ def test_render_without_display_needs_an_output(files, monkeypatch, capsys):
     monkeypatch.setattr(viz.sys, "platform", "linux")
     assert gaugeconv(["render", f"{files}/sphere.npz", "--frames"]) == 2
     assert "pass -o" in capsys.readouterr().err
+
+
+def test_pyvista_is_imported_only_when_drawing(sphere, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    code = "import sys, gaugeconv.viz, gaugeconv.cli; gaugeconv.cli.build_parser(); print('pyvista' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+    monkeypatch.setitem(sys.modules, "pyvista", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"pip install gaugeconv\[viz\]"):
+        viz.plot_frames(sphere, screenshot=tmp_path / "f.png")
+    assert os.listdir(tmp_path) == []
