@@ -130,16 +130,23 @@ def main(argv=None) -> None:
             f"{peak / V:>8.0f} {out_bytes / V:>7.0f} {base:>10.3f} {seconds / base:>6.1f}"
         )
         rows[(level, "s")] = seconds
+        rows[(level, "cpu")] = cpu
         rows[(level, "peak")] = peak / V
     print()
     for level, limit in TARGET_SECONDS.items():
         if (level, "s") in rows:
-            s = rows[(level, "s")]
-            print(f"target level {level} <= {limit:g} s: {s:.3f} s {'met' if s <= limit else 'NOT met'}")
+            s, c = rows[(level, "s")], rows[(level, "cpu")]
+            print(
+                f"target level {level} <= {limit:g} s: wall {s:.3f} s {'met' if s <= limit else 'NOT met'} "
+                f"(cpu {c:.3f} s {'met' if c <= limit else 'NOT met'})"
+            )
     levels = [lv for lv in args.levels if lv in rows]
     spread = max(rows[lv] for lv in levels) / min(rows[lv] for lv in levels)
-    print(f"target per-vertex time spread <= {TARGET_PER_VERTEX_SPREAD}x: {spread:.2f}x", end=" ")
-    print("met" if spread <= TARGET_PER_VERTEX_SPREAD else "NOT met")
+    per_cpu = [rows[(lv, "cpu")] / (10 * 4**lv + 2) for lv in levels]
+    spread_cpu = max(per_cpu) / min(per_cpu)
+    print(f"target per-vertex time spread <= {TARGET_PER_VERTEX_SPREAD}x: wall {spread:.2f}x", end=" ")
+    print("met" if spread <= TARGET_PER_VERTEX_SPREAD else "NOT met", end=" ")
+    print(f"(cpu {spread_cpu:.2f}x {'met' if spread_cpu <= TARGET_PER_VERTEX_SPREAD else 'NOT met'})")
     worst = max(rows[(lv, "peak")] for lv in levels)
     print(f"target peak memory <= {TARGET_BYTES_PER_VERTEX} B/vertex: worst {worst:.0f} B/vertex", end=" ")
     print("met" if worst <= TARGET_BYTES_PER_VERTEX else "NOT met")
