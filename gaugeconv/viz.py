@@ -112,10 +112,9 @@ def _add_surface(plotter, pv, g, scalars=None, **kwargs):
     # vtk's smoothed normals are meaningless across a non-orientable seam
     kwargs.setdefault("smooth_shading", bool(g.orientable))
     kwargs.setdefault("color", "#d9d9d9" if scalars is None else None)
-    if scalars is not None:
-        mesh.point_data["values"] = scalars if len(scalars) == g.n_vertices else None
-        if len(scalars) != g.n_vertices:
-            mesh.cell_data["values"] = scalars
+    if scalars is not None:  # one value per vertex, else per face
+        data = mesh.point_data if len(scalars) == g.n_vertices else mesh.cell_data
+        data["values"] = scalars
         kwargs["scalars"] = "values"
     plotter.add_mesh(mesh, **kwargs)
     return mesh

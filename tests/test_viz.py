@@ -63,6 +63,9 @@ def gradient_z(g):
 
 # ---------------------------------------------------------------------------- pictures
 PLOTS = {
+    "per_face": lambda g: viz.plot_scalar(
+        g["sphere"], g["sphere"].vertices[g["sphere"].faces[:, 0], 0], "x", screenshot=g["path"], window_size=SIZE
+    ),
     "scalar": lambda g: viz.plot_scalar(
         g["sphere"], g["sphere"].vertices[:, 2], "z", screenshot=g["path"], window_size=SIZE
     ),
