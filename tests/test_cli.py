@@ -1,6 +1,7 @@
 """The `gaugeconv` command line, run in-process through ``main([...])`` (plus two subprocesses)."""
 
 import inspect
+import io
 import os
 import pathlib
 import re
@@ -306,3 +307,31 @@ def test_console_script_and_module_subprocess(tmp_path):
     assert result.returncode == 0, result.stderr
     assert SUMMARY.match(result.stdout.strip())
     assert Geometry.load(tmp_path / "ico.npz").n_vertices == 42
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, monkeypatch, capsys, corpus):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["preprocess", *corpus[:2], "-o", str(tmp_path / "a")]) == 0
+    assert "2/2 [" in terminal.getvalue()  # tqdm's counter
+    quiet = _Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    assert main(["preprocess", *corpus[:2], "-o", str(tmp_path / "b"), "--quiet"]) == 0
+    assert quiet.getvalue() == ""
+
+
+def test_levels_count_is_part_of_up_to_date(tmp_path, capsys, corpus):
+    src, out = corpus[2], tmp_path / "ico2.npz"  # ico2.ply, 162 vertices
+    assert main(["preprocess", src, "-o", str(out)]) == 0
+    assert is_up_to_date(src, out) and not is_up_to_date(src, out, levels=1)
+    capsys.readouterr()
+    assert main(["preprocess", src, "-o", str(out), "--levels", "1"]) == 0
+    assert "up to date" not in capsys.readouterr().out
+    loaded = Geometry.load(out)
+    assert len(loaded.levels) == 1 and 0 < loaded.levels[0].n_vertices < loaded.n_vertices
+    assert is_up_to_date(src, out, levels=1)
