@@ -1,0 +1,21 @@
+"""Gauge-equivariant layers (torch). They read only :class:`gaugeconv.Geometry` buffers."""
+
+from .conv import GaugeConv
+from .nonlinearity import GatedNonlinearity, NormNonlinearity, RegularNonlinearity
+from .norm import FieldBatchNorm
+from .pooling import GroupAction, TransportPool, TransportUnpool
+from .readout import GlobalPool, InvariantReadout, global_pool
+
+__all__ = [
+    "FieldBatchNorm",
+    "GatedNonlinearity",
+    "GaugeConv",
+    "GlobalPool",
+    "GroupAction",
+    "InvariantReadout",
+    "NormNonlinearity",
+    "RegularNonlinearity",
+    "TransportPool",
+    "TransportUnpool",
+    "global_pool",
+]
