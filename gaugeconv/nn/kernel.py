@@ -269,5 +269,4 @@ class _Tables:
     def arrays(self):
         if not self.pos:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-        cat = lambda xs: np.concatenate([x.ravel() for x in xs])
-        return cat(self.pos), cat(self.param), cat(self.sign)
+        return tuple(np.concatenate([x.ravel() for x in xs]) for xs in (self.pos, self.param, self.sign))

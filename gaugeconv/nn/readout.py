@@ -10,6 +10,10 @@ from ..groups import FieldType
 from .util import graph_index, require_torch_geometry
 
 
+def _as_long(values) -> torch.Tensor:
+    return torch.as_tensor(np.array(values, dtype=np.int64).reshape(-1))
+
+
 class InvariantReadout(nn.Module):
     """Gauge-invariant features per vertex: ``[trivial channels, norms, regular max, regular mean]``.
 
@@ -40,11 +44,10 @@ class InvariantReadout(nn.Module):
                 n_norm += 1
         self.n_norm, self.n_reg = n_norm, len(reg)
         self.reg_width = len(reg[0]) if reg else 0
-        as_long = lambda v: torch.as_tensor(np.array(v, dtype=np.int64).reshape(-1))
-        self.register_buffer("trivial", as_long(trivial), persistent=False)
-        self.register_buffer("norm_channels", as_long(norm_ch), persistent=False)
-        self.register_buffer("norm_field", as_long(norm_field), persistent=False)
-        self.register_buffer("reg_channels", as_long(reg), persistent=False)
+        self.register_buffer("trivial", _as_long(trivial), persistent=False)
+        self.register_buffer("norm_channels", _as_long(norm_ch), persistent=False)
+        self.register_buffer("norm_field", _as_long(norm_field), persistent=False)
+        self.register_buffer("reg_channels", _as_long(reg), persistent=False)
         self.out_dim = len(trivial) + n_norm + 2 * self.n_reg
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
