@@ -1,7 +1,6 @@
 """Nonlinearities, FieldBatchNorm, InvariantReadout, global pooling and GaugeResNet: gauge
 equivariance with negative controls, the regular nonlinearity's error against N, isometry invariance."""
 
-import numpy as np
 import pytest
 import torch
 
