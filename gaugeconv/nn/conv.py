@@ -205,6 +205,18 @@ class GaugeConv(nn.Module):
         self._cache = (weakref.ref(geometry), (dtype, device), ops)
         return ops
 
+    @property
+    def cache_nbytes(self) -> int:
+        """Bytes held by the cached per-geometry sparse operators (0 before the first forward)."""
+        if self._cache is None:
+            return 0
+        total = 0
+        for pair in self._cache[2]:
+            for a in pair:
+                for t in (a.crow_indices(), a.col_indices(), a.values()):
+                    total += t.numel() * t.element_size()
+        return total
+
     @torch.no_grad()
     def _build_operators(self, geometry, dtype, device):
         V = geometry.n_vertices
