@@ -117,7 +117,8 @@ class IcoConv(nn.Module):
         padded = self.pad(x)  # (B, C_in, 5 (n+2), 2n+2)
         bias = None if self.bias is None else self.bias[self.bias_index]
         out = F.conv2d(padded, self.kernel(), bias)  # (B, C_out, 5 (n+2) - 2, 2n)
-        out = out.flatten(2).index_select(-1, self.valid)  # (B, C_out, V) atlas order
+        b, c = out.shape[:2]
+        out = out.reshape(b * c, -1).index_select(1, self.valid).reshape(b, c, -1)  # (B, C_out, V) atlas order
         return self.corner_rule(out, inplace=True)
 
     def extra_repr(self) -> str:

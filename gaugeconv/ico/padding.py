@@ -52,17 +52,60 @@ def _shifted_index(source: np.ndarray, shift: np.ndarray, n_vertices: int) -> np
     return (((i - shift[None, :]) % 6) * n_vertices + source[None, :]).reshape(-1)
 
 
-def gather_runs(y: torch.Tensor, runs: list, indices: list, n_vertices: int) -> torch.Tensor:
-    """Gather ``(B, C, V)`` along vertices run by run: ``indices[j]`` is a vertex index for a
-    trivial run and a :func:`_shifted_index` for a regular run; returns ``(B, C, M)``."""
+class _Gather(torch.autograd.Function):
+    """``y.index_select(1, index)`` for ``y (R, S)`` where every source column occurs at least once.
+
+    The backward avoids a full scatter: the gradient of each source is read from its first
+    occurrence (one gather) and the few repeats (seam copies) are added with ``index_add_``.
+    """
+
+    @staticmethod
+    def forward(ctx, y, index, primary, extra_src, extra_pos):
+        ctx.save_for_backward(primary, extra_src, extra_pos)
+        return y.index_select(1, index)
+
+    @staticmethod
+    def backward(ctx, grad):
+        primary, extra_src, extra_pos = ctx.saved_tensors
+        out = grad.index_select(1, primary)
+        if extra_pos.numel():
+            out.index_add_(1, extra_src, grad.index_select(1, extra_pos))
+        return out, None, None, None, None
+
+
+def register_gather(module: nn.Module, name: str, index: np.ndarray, n_sources: int) -> None:
+    """Store the buffers of a gather ``index`` into ``n_sources`` columns on ``module``."""
+    index = np.asarray(index, dtype=np.int64)
+    _, first = np.unique(index, return_index=True)
+    covers = len(first) == n_sources
+    extra_pos = np.setdiff1d(np.arange(len(index)), first) if covers else np.zeros(0, np.int64)
+    for key, value in (
+        ("index", index),
+        ("primary", first if covers else np.zeros(0, np.int64)),
+        ("extra_src", index[extra_pos]),
+        ("extra_pos", extra_pos),
+    ):
+        module.register_buffer(f"{name}_{key}", torch.as_tensor(value, dtype=torch.long), persistent=False)
+
+
+def gather(module: nn.Module, name: str, y: torch.Tensor) -> torch.Tensor:
+    """Apply the gather ``name`` registered by :func:`register_gather` to ``y (R, S)`` -> ``(R, M)``."""
+    index = getattr(module, f"{name}_index")
+    primary = getattr(module, f"{name}_primary")
+    if primary.numel() == 0 or not torch.is_grad_enabled() or not y.requires_grad:
+        return y.index_select(1, index)
+    return _Gather.apply(y, index, primary, getattr(module, f"{name}_extra_src"), getattr(module, f"{name}_extra_pos"))
+
+
+def gather_runs(module: nn.Module, name: str, y: torch.Tensor, runs: list, n_vertices: int) -> torch.Tensor:
+    """Gather ``(B, C, V)`` along vertices run by run with the gathers ``f"{name}{j}"`` of ``module``
+    (a vertex index for a trivial run, a :func:`_shifted_index` for a regular run); ``(B, C, M)``."""
     parts = []
     batch = y.shape[0]
-    for (kind, mult, a, b), index in zip(runs, indices):
-        if kind == "reg":
-            block = y[:, a:b].reshape(batch, mult, 6 * n_vertices).index_select(-1, index)
-            parts.append(block.reshape(batch, 6 * mult, -1))
-        else:
-            parts.append(y[:, a:b].index_select(-1, index))
+    for j, (kind, mult, a, b) in enumerate(runs):
+        width = 6 * n_vertices if kind == "reg" else n_vertices
+        block = gather(module, f"{name}{j}", y[:, a:b].reshape(batch * mult, width))
+        parts.append(block.reshape(batch, b - a, -1))
     return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
 
 
@@ -92,8 +135,9 @@ class IcoPad(nn.Module):
     ------
     input ``(B, C, V)`` atlas order -> output ``(B, C, 5 (n + 2), 2 n + 2)``.
     Cells read by no vertex's hexagonal neighbourhood (two per chart) hold an arbitrary copy.
-    Cells that read one of the 12 corners get the corner's orientation mean (a corner has no
-    C6 frame; see :mod:`gaugeconv.ico.atlas`).
+    Cells that read one of the 12 corners copy it without transport: a corner has no C6 frame, so
+    a regular field there must be orientation-constant (C6-invariant), as every ico layer's output
+    is (:class:`CornerRule`); see :mod:`gaugeconv.ico.atlas`.
     """
 
     def __init__(self, level: int, field_type: FieldType, transport: bool = True):
@@ -105,10 +149,10 @@ class IcoPad(nn.Module):
         source = atlas.pad_source.reshape(-1)
         shift = atlas.pad_shift.reshape(-1) if transport else np.zeros_like(source)
         for j, (kind, *_) in enumerate(self.runs):
-            index = _shifted_index(source, shift, atlas.n_vertices) if kind == "reg" else source
-            self.register_buffer(f"index{j}", torch.as_tensor(index, dtype=torch.long), persistent=False)
-        corner_cells = np.flatnonzero(atlas.pad_from_corner.reshape(-1))
-        self.register_buffer("corner_cells", torch.as_tensor(corner_cells, dtype=torch.long), persistent=False)
+            if kind == "reg":
+                register_gather(self, f"pad{j}", _shifted_index(source, shift, atlas.n_vertices), 6 * atlas.n_vertices)
+            else:
+                register_gather(self, f"pad{j}", source, atlas.n_vertices)
         self.shape = (5 * (atlas.n + 2), 2 * atlas.n + 2)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
@@ -116,11 +160,7 @@ class IcoPad(nn.Module):
             raise ValueError(
                 f"expected an atlas tensor (B, {self.field_type.dim}, {self.atlas.n_vertices}), got {tuple(y.shape)}"
             )
-        indices = [getattr(self, f"index{j}") for j in range(len(self.runs))]
-        out = gather_runs(y, self.runs, indices, self.atlas.n_vertices)
-        if any(kind == "reg" for kind, *_ in self.runs):
-            cells = out[..., self.corner_cells]
-            out[..., self.corner_cells] = orientation_mean(cells, self.runs)
+        out = gather_runs(self, "pad", y, self.runs, self.atlas.n_vertices)
         return out.reshape(y.shape[0], y.shape[1], *self.shape)
 
     def extra_repr(self) -> str:

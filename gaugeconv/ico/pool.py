@@ -5,8 +5,8 @@ only adds midpoints), and in the atlas the coarse cell ``(k, s, t)`` is the fine
 ``(k, 2s, 2t)`` of the same chart, with the same frame. So:
 
 * :class:`IcoPool` (level r -> r-1) takes the max (or mean) over the 7-point hexagon around each
-  coarse vertex in the fine grid, padded across the seams with transport: one strided slice per
-  tap of the padded charts. Corners follow the corner rule.
+  coarse vertex in the fine grid, padded across the seams with transport: one gather of the 7
+  taps from the padded charts. Corners follow the corner rule.
 * :class:`IcoUnpool` (level r-1 -> r) keeps the coarse vertices and gives each new midpoint the mean
   of its two coarse neighbours, transported to its frame.
 * :class:`GroupPool` makes invariant fields: the max (or mean) over a regular field's 6 orientations.
@@ -20,7 +20,7 @@ from torch import nn
 
 from ..groups import FieldType
 from .atlas import DIRECTIONS, ico_atlas
-from .padding import CornerRule, IcoPad, _shifted_index, field_runs, gather_runs, orientation_mean
+from .padding import CornerRule, IcoPad, _shifted_index, field_runs, gather_runs, register_gather
 
 _MODES = ("max", "mean")
 
@@ -62,20 +62,20 @@ class IcoPool(nn.Module):
             raise RuntimeError("coarse and fine atlases are not nested (internal error)")
         self.pad = IcoPad(level, field_type, transport=transport)
         self.corner_rule = CornerRule(level - 1, field_type)
-        self.rows = 5 * (n + 2) // 2 - 1  # rows of the stride-2 grid over the stacked padded charts
+        # padded cell of each tap of the hexagon around every coarse vertex (fine cell (2s, 2t))
         k, s, t = np.meshgrid(np.arange(5), np.arange(m), np.arange(2 * m), indexing="ij")
-        valid = ((k * (n + 2) // 2 + s) * n + t).reshape(-1)
-        self.register_buffer("valid", torch.as_tensor(np.concatenate([valid, [0, 0]])), persistent=False)
+        offsets = np.concatenate([[(0, 0)], DIRECTIONS])
+        rows = k.reshape(1, -1) * (n + 2) + 1 + 2 * s.reshape(1, -1) + offsets[:, :1]
+        cols = 1 + 2 * t.reshape(1, -1) + offsets[:, 1:]
+        window = rows * (2 * n + 2) + cols  # (7, 10 m^2)
+        window = np.concatenate([window, np.zeros((7, 2), dtype=np.int64)], 1)  # poles: corner rule
+        self.register_buffer("window", torch.as_tensor(window.reshape(-1)), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         padded = self.pad(x)  # (B, C, 5 (n+2), 2n+2)
-        n = padded.shape[-1] // 2 - 1
-        taps = [padded[..., 1 : 1 + 2 * self.rows : 2, 1 : 1 + 2 * n : 2]]
-        for ds, dt in DIRECTIONS:
-            taps.append(padded[..., 1 + ds : 1 + ds + 2 * self.rows : 2, 1 + dt : 1 + dt + 2 * n : 2])
-        stacked = torch.stack(taps, 0)  # (7, B, C, rows, n)
-        out = stacked.amax(0) if self.mode == "max" else stacked.mean(0)
-        out = out.flatten(2).index_select(-1, self.valid)
+        b, c = padded.shape[:2]
+        taps = padded.reshape(b * c, -1).index_select(1, self.window).reshape(b, c, 7, -1)  # (B, C, 7, V_{r-1})
+        out = taps.amax(2) if self.mode == "max" else taps.mean(2)
         return self.corner_rule(out, inplace=True)
 
     def extra_repr(self) -> str:
@@ -86,8 +86,8 @@ class IcoUnpool(nn.Module):
     """Upsample an atlas tensor from level ``level - 1`` to ``level``.
 
     Coarse vertices keep their features; each midpoint gets the mean of its two coarse
-    neighbours, transported into its frame (regular fields read from a corner use the corner's
-    orientation mean).
+    neighbours, transported into its frame (corners are read without transport: regular fields
+    must be orientation-constant there, as every ico layer's output is).
 
     Parameters
     ----------
@@ -119,13 +119,14 @@ class IcoUnpool(nn.Module):
         d = np.argsort(~hits, axis=1, kind="stable")[:, :2]  # the two coarse directions
         sources[new] = np.take_along_axis(fine.neighbours[v[new]], d, 1)
         shifts[new] = np.take_along_axis(fine.shifts[v[new]], d, 1)
-        corner = np.isin(sources, fine.corners)
         sources = coarse.atlas_of_vertex[sources]
         for j in range(2):
             for r, (kind, *_) in enumerate(self.runs):
-                idx = _shifted_index(sources[:, j], shifts[:, j], self.n_coarse) if kind == "reg" else sources[:, j]
-                self.register_buffer(f"index{j}_{r}", torch.as_tensor(idx), persistent=False)
-            self.register_buffer(f"corner{j}", torch.as_tensor(np.flatnonzero(corner[:, j])), persistent=False)
+                if kind == "reg":
+                    idx = _shifted_index(sources[:, j], shifts[:, j], self.n_coarse)
+                    register_gather(self, f"up{j}_{r}", idx, 6 * self.n_coarse)
+                else:
+                    register_gather(self, f"up{j}_{r}", sources[:, j], self.n_coarse)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 3 or x.shape[1] != self.field_type.dim or x.shape[2] != self.n_coarse:
@@ -133,14 +134,9 @@ class IcoUnpool(nn.Module):
                 f"expected an atlas tensor (B, {self.field_type.dim}, {self.n_coarse}) at level {self.level - 1}, "
                 f"got {tuple(x.shape)}"
             )
-        out = 0
-        for j in range(2):
-            indices = [getattr(self, f"index{j}_{r}") for r in range(len(self.runs))]
-            g = gather_runs(x, self.runs, indices, self.n_coarse)
-            cells = getattr(self, f"corner{j}")
-            g[..., cells] = orientation_mean(g[..., cells], self.runs)
-            out = out + 0.5 * g
-        return out
+        first = gather_runs(self, "up0_", x, self.runs, self.n_coarse)
+        second = gather_runs(self, "up1_", x, self.runs, self.n_coarse)
+        return 0.5 * (first + second)
 
     def extra_repr(self) -> str:
         return f"level {self.level - 1} -> {self.level}, {self.field_type}"
