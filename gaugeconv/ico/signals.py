@@ -11,14 +11,23 @@ equirectangular image ``(H, W[, C])`` has row 0 at the north pole (``lat = +pi/2
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..shapes import icosahedron
 
 
+@lru_cache(maxsize=8)
+def _unit_grid(level: int) -> np.ndarray:
+    points = np.array(icosahedron(level, sphere=True).vertices, dtype=np.float64)
+    points.flags.writeable = False
+    return points
+
+
 def grid_points(level: int) -> np.ndarray:
-    """Unit vectors of the grid at ``level``, ``(V, 3)``, in mesh vertex order."""
-    return np.asarray(icosahedron(level, sphere=True).vertices)
+    """Unit vectors of the grid at ``level``, ``(V, 3)``, in mesh vertex order (a new array)."""
+    return _unit_grid(level).copy()
 
 
 def random_rotation(rng=None) -> np.ndarray:
@@ -35,7 +44,7 @@ def random_rotation(rng=None) -> np.ndarray:
 
 
 def _points(level, rotation):
-    x = grid_points(level)
+    x = _unit_grid(level)
     if rotation is None:
         return x
     rotation = np.asarray(rotation, dtype=np.float64)
@@ -52,7 +61,7 @@ def sample_function(function, level: int, rotation=None) -> np.ndarray:
     (V, C) float64 (C = 1 for a scalar function)
     """
     values = np.asarray(function(_points(level, rotation)), dtype=np.float64)
-    if values.shape[0] != len(grid_points(level)):
+    if values.shape[0] != len(_unit_grid(level)):
         raise ValueError(f"function must return one value per point, got shape {values.shape}")
     return values.reshape(values.shape[0], -1)
 
