@@ -101,6 +101,22 @@ def test_icocnn_invariant_under_all_60_rotations(rotations):
     assert errors.max() < TOL, errors.max()
 
 
+def test_gradients_flow_through_every_layer():
+    torch.manual_seed(4)
+    model = IcoCNN().double()
+    model(torch.randn(2, 162, 2, dtype=torch.float64))[1].square().sum().backward()
+    for layer in model.layers:
+        for p in layer.parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0
+    t = C6("1x0 + 2xreg")
+    up = IcoUnpool(2, t)
+    x = torch.randn(1, t.dim, 42, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda z: up(z)[..., :60], (x,))
+    pool = IcoPool(2, t, mode="mean").double()
+    x = torch.randn(1, t.dim, 162, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda z: pool(z), (x,))
+
+
 def test_without_seam_transport_the_check_fails(rotations):
     torch.manual_seed(0)
     model = IcoCNN(transport=False).double()

@@ -75,8 +75,9 @@ class IcoPool(nn.Module):
         padded = self.pad(x)  # (B, C, 5 (n+2), 2n+2)
         b, c = padded.shape[:2]
         taps = padded.reshape(b * c, -1).index_select(1, self.window).reshape(b, c, 7, -1)  # (B, C, 7, V_{r-1})
-        out = taps.amax(2) if self.mode == "max" else taps.mean(2)
-        return self.corner_rule(out, inplace=True)
+        if self.mode == "max":
+            return self.corner_rule(taps.amax(2))  # amax keeps its output for the backward: no in-place
+        return self.corner_rule(taps.mean(2), inplace=True)
 
     def extra_repr(self) -> str:
         return f"level {self.level} -> {self.level - 1}, {self.field_type}, mode={self.mode}"
