@@ -33,7 +33,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from .geometry.hierarchy import POOL_ARRAYS, PoolMap, build_hierarchy, transform_hierarchy
+from .geometry.hierarchy import POOL_ARRAYS, PoolMap, batch_pools, build_hierarchy, transform_hierarchy
 from .groups import o2_compose, o2_inverse, wrap_angle
 from .mesh import Mesh
 
@@ -142,6 +142,7 @@ class Geometry:
         Geometry with ``graph_sizes`` = vertices per input mesh (nested batches are flattened);
         the mesh of every vertex is ``numpy.repeat(arange(n), graph_sizes)``. Its structure group is
         O2 if any input's is.
+        The coarse levels and pooling maps that all inputs have are batched the same way.
         """
         geometries = list(geometries)
         if not geometries:
@@ -163,6 +164,7 @@ class Geometry:
                 parts = [a + offset_of(int(o), a) for a, o in zip(parts, offsets)]
             arrays[name] = cat(parts, 1) if name == "edge_index" else cat(parts)
         sizes = tuple(int(s) for g in geometries for s in (g.graph_sizes or (g.n_vertices,)))
+        n_levels = min(len(g.levels) for g in geometries)  # coarse levels all inputs have
         return cls(
             **arrays,
             orientable=all(g.orientable for g in geometries),
@@ -173,6 +175,8 @@ class Geometry:
             mesh_hash="+".join(g.mesh_hash for g in geometries),
             name=f"batch({len(geometries)})" if len(geometries) > 1 else geometries[0].name,
             graph_sizes=sizes,
+            levels=tuple(cls.batch([g.levels[k] for g in geometries]) for k in range(n_levels)),
+            pools=tuple(batch_pools([g.pools[k] for g in geometries]) for k in range(n_levels)),
         )
 
     # ------------------------------------------------------------------ transforms

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gaugeconv import FieldType, preprocess
-from gaugeconv.shapes import icosahedron, mobius
+from gaugeconv.shapes import icosahedron, mobius, torus
 from gaugeconv.testing import check_gauge_equivariance
 from gaugeconv.unet import GaugeUNet
 
@@ -104,3 +104,22 @@ def test_unet_trains():
         opt.step()
         losses.append(float(loss))
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_batched_geometry_gives_the_same_outputs():
+    """Geometry.batch batches the levels and pooling maps too: one forward pass over two meshes
+    equals the two separate passes."""
+    torch.manual_seed(0)
+    ga = preprocess(icosahedron(2), levels=2)
+    gb = preprocess(torus(n_major=24, n_minor=8), levels=2)
+    model = randomize(GaugeUNet(FieldType("1x0"), [FieldType("2x0 + 1x1")] * 3, FieldType("2x0 + 1x1")).double())
+    both = type(ga).batch([ga, gb]).to_torch(torch.float64)
+    assert [lv.graph_sizes for lv in both.levels] == [
+        (lv_a.n_vertices, lv_b.n_vertices) for lv_a, lv_b in zip(ga.levels, gb.levels)
+    ]
+    xa = torch.randn(ga.n_vertices, 1, dtype=torch.float64)
+    xb = torch.randn(gb.n_vertices, 1, dtype=torch.float64)
+    with torch.no_grad():
+        y = model(torch.cat([xa, xb]), both)
+        ya, yb = model(xa, ga.to_torch(torch.float64)), model(xb, gb.to_torch(torch.float64))
+    torch.testing.assert_close(y, torch.cat([ya, yb]), rtol=0, atol=1e-12)

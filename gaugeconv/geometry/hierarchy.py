@@ -338,3 +338,34 @@ def transform_hierarchy(levels: tuple, pools: tuple, angle: np.ndarray, flip: np
         new_levels.append(level.gauge_transform(c_angle, c_flip))
         angle, flip = c_angle, c_flip
     return tuple(new_levels), tuple(new_pools)
+
+
+def batch_pools(pools) -> PoolMap:
+    """Pooling maps of several meshes as one (all numpy or all torch), for batched levels:
+    fine and coarse vertex numbers are offset like :meth:`Geometry.batch` offsets vertices."""
+    numpy = isinstance(pools[0].log_r, np.ndarray)
+    if numpy:
+        cat = np.concatenate
+    else:
+        import torch
+
+        cat = torch.cat
+    fine = np.cumsum([0] + [p.n_fine for p in pools[:-1]])
+    coarse = np.cumsum([0] + [p.n_coarse for p in pools[:-1]])
+    index = [
+        p.index + (np.array([[f], [c]]) if numpy else _offsets(p.index, f, c)) for p, f, c in zip(pools, fine, coarse)
+    ]
+    return PoolMap(
+        sub=cat([p.sub + int(f) for p, f in zip(pools, fine)]),
+        index=cat(index, 1),
+        **{
+            name: cat([getattr(p, name) for p in pools])
+            for name in ("log_r", "log_theta", "transport_angle", "transport_flip")
+        },
+    )
+
+
+def _offsets(like, fine: int, coarse: int):
+    import torch
+
+    return torch.tensor([[int(fine)], [int(coarse)]], dtype=like.dtype, device=like.device)
