@@ -6,6 +6,7 @@ field types are :class:`gaugeconv.groups.FieldType` of group ``"D1"`` or ``"O2"`
 
 from .conv import MobiusConv, reflection_basis
 from .grid import FieldLayout, field_layout, periodic_pad, seam_matrix, seam_pad, shift, unroll
+from .mesh import flip_reduction, grid_to_vertices, vertices_to_grid
 from .nonlinearity import MobiusBatchNorm, MobiusNonlinearity
 from .pool import MobiusGlobalPool, MobiusPool, pooled_width
 
@@ -17,6 +18,8 @@ __all__ = [
     "MobiusNonlinearity",
     "MobiusPool",
     "field_layout",
+    "flip_reduction",
+    "grid_to_vertices",
     "periodic_pad",
     "pooled_width",
     "reflection_basis",
@@ -24,4 +27,5 @@ __all__ = [
     "seam_pad",
     "shift",
     "unroll",
+    "vertices_to_grid",
 ]

@@ -50,6 +50,28 @@ class FieldLayout:
     starts: tuple
     dim: int
 
+    @property
+    def field_of_channel(self) -> np.ndarray:
+        """(C,) int64: index of the field each channel belongs to."""
+        out = np.zeros(self.dim, dtype=np.int64)
+        for f, (kind, s) in enumerate(zip(self.kinds, self.starts)):
+            out[s : s + (1 if kind in ("trivial", "sign") else 2)] = f
+        return out
+
+    @property
+    def pointwise(self) -> np.ndarray:
+        """(C,) bool: channels the flip permutes without signs (trivial and regular fields)."""
+        return np.isin(np.array(self.kinds)[self.field_of_channel], ("trivial", "regular"))
+
+    @property
+    def partner(self) -> np.ndarray:
+        """(C,) int64: the other channel of an irrep's pair, the channel itself otherwise."""
+        out = np.arange(self.dim)
+        for kind, s in zip(self.kinds, self.starts):
+            if kind == "irrep":
+                out[s], out[s + 1] = s + 1, s
+        return out
+
     def channels(self, kind: str) -> np.ndarray:
         """Channel indices (n, size) of all fields of ``kind`` (size 1 or 2)."""
         size = 1 if kind in ("trivial", "sign") else 2
@@ -121,13 +143,20 @@ def _check_map(x: torch.Tensor, matrix: torch.Tensor) -> None:
         raise ValueError(f"features have {x.shape[1]} channels, the field type has {matrix.shape[0]}")
 
 
+def _mirror(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """Rows reversed (j -> W-1-j) and ``rho(F)`` applied; ``matrix`` a signed permutation (C, C)."""
+    perm = matrix.abs().argmax(dim=1)  # output channel d reads input channel perm[d]
+    sign = matrix.gather(1, perm[:, None]).to(x.dtype)  # (C, 1)
+    return x.flip(-2)[:, perm] * sign[:, :, None]
+
+
 def unroll(x: torch.Tensor, matrix: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
     """The unrolled feature map at any integer columns.
 
     Parameters
     ----------
     x : (B, C, W, L) features in the chart
-    matrix : (C, C) seam action ``rho(F)`` (:func:`seam_matrix` as a tensor)
+    matrix : (C, C) seam action ``rho(F)`` (:func:`seam_matrix` as a tensor; a signed permutation)
     columns : (n,) int64, unrolled column indices (any integers)
 
     Returns
@@ -140,9 +169,7 @@ def unroll(x: torch.Tensor, matrix: torch.Tensor, columns: torch.Tensor) -> torc
     columns = torch.as_tensor(columns, dtype=torch.int64, device=x.device)
     r = torch.remainder(columns, length)
     odd = torch.remainder(torch.div(columns, length, rounding_mode="floor"), 2) == 1
-    y = x[..., r]
-    mirrored = torch.einsum("dc,bcwn->bdwn", matrix.to(x.dtype), y.flip(-2))  # d, c: channels
-    return torch.where(odd, mirrored, y)
+    return torch.where(odd, _mirror(x[..., r], matrix), x[..., r])
 
 
 def shift(x: torch.Tensor, matrix: torch.Tensor, s: int) -> torch.Tensor:
@@ -174,8 +201,14 @@ def seam_pad(x: torch.Tensor, matrix: torch.Tensor, along: int, across: int) -> 
     -------
     (B, C, W + 2 across, L + 2 along)
     """
+    _check_map(x, matrix)
     length = x.shape[-1]
-    y = unroll(x, matrix, torch.arange(-along, length + along, device=x.device))
+    if along > length:
+        y = unroll(x, matrix, torch.arange(-along, length + along, device=x.device))
+    elif along > 0:
+        y = torch.cat([_mirror(x[..., length - along :], matrix), x, _mirror(x[..., :along], matrix)], dim=-1)
+    else:
+        y = x
     return F.pad(y, (0, 0, across, across))
 
 

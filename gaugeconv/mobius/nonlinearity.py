@@ -44,32 +44,26 @@ class MobiusNonlinearity(nn.Module):
         super().__init__()
         layout = field_layout(field_type)
         self.field_type = field_type
-        relu = [s + d for k, s in zip(layout.kinds, layout.starts) if k in ("trivial", "regular") for d in
-                range(1 if k == "trivial" else 2)]  # fmt: skip
-        norm_fields = [(k, s) for k, s in zip(layout.kinds, layout.starts) if k in ("sign", "irrep")]
-        norm_channels, norm_owner = [], []
-        for f, (k, s) in enumerate(norm_fields):
-            width = 1 if k == "sign" else 2
-            norm_channels += list(range(s, s + width))
-            norm_owner += [f] * width
-        self.register_buffer("relu_index", torch.as_tensor(relu, dtype=torch.int64))
-        self.register_buffer("norm_index", torch.as_tensor(norm_channels, dtype=torch.int64))
-        self.register_buffer("norm_owner", torch.as_tensor(norm_owner, dtype=torch.int64))
-        self.bias = nn.Parameter(torch.full((len(norm_fields),), float(bias_init)))
+        pointwise = layout.pointwise
+        norm_fields = np.array([k in ("sign", "irrep") for k in layout.kinds])
+        # channel -> index of its norm bias (fields numbered among the sign/irrep fields only)
+        bias_of_field = np.cumsum(norm_fields) - 1
+        self.register_buffer("pointwise", torch.as_tensor(pointwise).view(1, -1, 1, 1))
+        self.register_buffer("partner", torch.as_tensor(layout.partner))
+        self.register_buffer("paired", torch.as_tensor(layout.partner != np.arange(layout.dim)).view(1, -1, 1, 1))
+        self.register_buffer("bias_index", torch.as_tensor(np.maximum(bias_of_field[layout.field_of_channel], 0)))
+        self.bias = nn.Parameter(torch.full((int(norm_fields.sum()),), float(bias_init)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.field_type.dim:
             raise ValueError(f"expected features (B, {self.field_type.dim}, W, L), got {tuple(x.shape)}")
-        out = torch.zeros_like(x)
-        out[:, self.relu_index] = torch.relu(x[:, self.relu_index])
-        if self.norm_index.numel():
-            v = x[:, self.norm_index]  # (B, n, W, L)
-            sq = torch.zeros(x.shape[0], self.bias.numel(), *x.shape[2:], dtype=x.dtype, device=x.device)
-            sq = sq.index_add(1, self.norm_owner, v * v)
-            norm = torch.sqrt(sq.clamp_min(1e-24))  # (B, fields, W, L)
-            gain = torch.relu(norm + self.bias.view(1, -1, 1, 1)) / norm
-            out[:, self.norm_index] = v * gain[:, self.norm_owner]
-        return out
+        if self.bias.numel() == 0:
+            return torch.relu(x)
+        sq = x * x
+        sq = torch.where(self.paired, sq + sq[:, self.partner], sq)  # the pair's squared norm for irreps
+        norm = torch.sqrt(sq.clamp_min(1e-24))
+        bias = self.bias[self.bias_index].view(1, -1, 1, 1)
+        return torch.where(self.pointwise, torch.relu(x), x * (torch.relu(norm + bias) / norm))
 
     def __repr__(self) -> str:
         return f"MobiusNonlinearity({self.field_type})"

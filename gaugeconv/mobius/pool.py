@@ -19,14 +19,12 @@ def pooled_width(width: int) -> int:
 def _magnitude(x: torch.Tensor, layout) -> torch.Tensor:
     """Per channel, the quantity whose maximum selects the pooled value (B, C, W, L):
     the value for trivial and regular channels, |x| for sign-flip fields, the pair's norm for irreps."""
-    m = x.clone()
-    for kind, s in zip(layout.kinds, layout.starts):
-        if kind == "sign":
-            m[:, s] = x[:, s].abs()
-        elif kind == "irrep":
-            norm = torch.sqrt(x[:, s] ** 2 + x[:, s + 1] ** 2)
-            m[:, s], m[:, s + 1] = norm, norm
-    return m
+    pointwise = torch.as_tensor(layout.pointwise, device=x.device).view(1, -1, 1, 1)
+    partner = torch.as_tensor(layout.partner, device=x.device)
+    sq = x * x
+    paired = (partner != torch.arange(layout.dim, device=x.device)).view(1, -1, 1, 1)
+    sq = torch.where(paired, sq + sq[:, partner], sq)
+    return torch.where(pointwise, x, torch.sqrt(sq))
 
 
 class MobiusPool(nn.Module):
@@ -83,6 +81,8 @@ class MobiusPool(nn.Module):
             kernel[0], stride[0], padding[0] = (2, 2, 0) if width % 2 == 0 else (3, 2, 1)
         if self.mode == "avg":
             return F.avg_pool2d(x, kernel, stride, padding, count_include_pad=False)
+        if self.layout.pointwise.all():  # trivial and regular fields only: a plain max
+            return F.max_pool2d(x, kernel, stride, padding)
         _, index = F.max_pool2d(_magnitude(x, self.layout), kernel, stride, padding, return_indices=True)
         out = x.flatten(2).gather(2, index.flatten(2))
         return out.view(index.shape)
