@@ -60,28 +60,37 @@ def ring_weights(log_r: torch.Tensor, r_max: torch.Tensor, rings: int) -> torch.
     return (1.0 - (u[None, :] - j).abs()).clamp(min=0.0)
 
 
-def _csr(values, rows_of_edge, cols_of_edge, n_rows, n_cols, nb, k):
-    """CSR matrix (n_rows * nb, n_cols * k) with entries ``values[b, e, kk]`` at row
-    ``rows_of_edge[e] * nb + b``, column ``cols_of_edge[e] * k + kk``; built without sorting."""
+def _csr(table, rows_of_edge, cols_of_edge, n_rows, n_cols):
+    """CSR matrix (n_rows * nb, n_cols * k) with ``table[b, e, kk]`` (nb, E, k) at row
+    ``rows_of_edge[e] * nb + b``, column ``cols_of_edge[e] * k + kk``.
+
+    Entries are gathered directly in CSR order (row vertex, block, edge, kk) with one row gather
+    of the table: no sort of the nonzeros, no scatter. Indices are int32 where they fit.
+    """
+    nb, n_edges, k = table.shape
+    device = table.device
     order = torch.argsort(rows_of_edge, stable=True)
-    r, c, v = rows_of_edge[order], cols_of_edge[order], values[:, order, :]
-    deg = torch.bincount(r, minlength=n_rows)
+    deg = torch.bincount(rows_of_edge, minlength=n_rows)
     start = torch.cumsum(deg, 0) - deg
-    t = torch.arange(r.numel(), device=r.device)
-    b = torch.arange(nb, device=r.device)[:, None, None]
-    kk = torch.arange(k, device=r.device)[None, None, :]
-    pos = k * (nb * start[r][None, :, None] + b * deg[r][None, :, None] + (t - start[r])[None, :, None]) + kk
-    nnz = nb * k * r.numel()
-    flat_vals = torch.empty(nnz, dtype=values.dtype, device=values.device)
-    flat_cols = torch.empty(nnz, dtype=torch.int64, device=values.device)
-    flat_vals[pos.reshape(-1)] = v.reshape(-1)
-    flat_cols[pos.reshape(-1)] = (c[None, :, None] * k + kk).expand(nb, -1, -1).reshape(-1)
-    crow = k * (nb * start[:, None] + torch.arange(nb, device=r.device)[None, :] * deg[:, None])
-    crow = torch.cat([crow.reshape(-1), torch.tensor([nnz], device=r.device)])
+    vertex = torch.repeat_interleave(torch.arange(n_rows, device=device), nb * deg)  # row vertex of every slot
+    i = torch.arange(vertex.numel(), device=device) - nb * start[vertex]
+    d = deg[vertex]
+    block = torch.div(i, d, rounding_mode="floor")
+    edge = order[start[vertex] + i - block * d]
+    vals = table.reshape(nb * n_edges, k).index_select(0, block * n_edges + edge)  # (slots, k)
+    index_dtype = torch.int32 if max(vals.numel(), n_cols * k) < 2**31 - 1 else torch.int64
+    kk = torch.arange(k, device=device)
+    cols = (cols_of_edge.index_select(0, edge)[:, None] * k + kk[None, :]).to(index_dtype)
+    crow = torch.zeros(n_rows * nb + 1, dtype=torch.int64, device=device)
+    crow[1:] = torch.cumsum((k * deg).repeat_interleave(nb), 0)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
         return torch.sparse_csr_tensor(
-            crow, flat_cols, flat_vals, size=(n_rows * nb, n_cols * k), check_invariants=False
+            crow.to(index_dtype),
+            cols.reshape(-1),
+            vals.reshape(-1),
+            size=(n_rows * nb, n_cols * k),
+            check_invariants=False,
         )
 
 
@@ -242,20 +251,20 @@ class GaugeConv(nn.Module):
             n_b = torch.tensor([b[0] for b in g.blocks], dtype=torch.float64, device=device)[:, None]
             j_b = torch.tensor([b[1] for b in g.blocks], dtype=torch.int64, device=device)
             im_b = torch.tensor([b[2] == 1 for b in g.blocks], dtype=torch.bool, device=device)[:, None]
+            # block (n, j, Re/Im) for every edge: Re/Im of h_j(r) e^{i (n theta + l alpha)} (c + i sigma s)
             phase = n_b * theta[None] + g.order * alpha[None]  # (nb, E)
             cos, sin = torch.cos(phase), torch.sin(phase)
             w = h[j_b]  # (nb, E)
-            if g.k == 1:
+            if g.k == 1:  # real input x: Re/Im of e^{i n theta} x (times sigma for sign fields)
                 sign = sigma[None] if g.kind == "0-" else 1.0
-                vals = (torch.where(im_b, sin, cos) * w * sign)[:, :, None]
+                table = (torch.where(im_b, sin, cos) * w * sign)[:, :, None]
             else:
                 c_part = torch.where(im_b, sin, cos) * w
                 s_part = torch.where(im_b, cos, -sin) * w * sigma[None]
-                vals = torch.stack([c_part, s_part], dim=2)  # (nb, E, 2)
-            vals = vals.to(dtype)
-            nb = len(g.blocks)
-            a = _csr(vals, p, q, V, V, nb, g.k)
-            a_t = _csr(vals.permute(2, 1, 0), q, p, V, V, g.k, nb)
+                table = torch.stack([c_part, s_part], dim=2)  # (nb, E, 2)
+            table = table.to(dtype)
+            a = _csr(table, p, q, V, V)
+            a_t = _csr(table.permute(2, 1, 0).contiguous(), q, p, V, V)
             ops.append((a, a_t))
         return ops
 
