@@ -1,5 +1,6 @@
 """Gauge-equivariant layers (torch). They read only :class:`gaugeconv.Geometry` buffers."""
 
+from .conditional import ConditionalGaugeConv
 from .conv import GaugeConv
 from .nonlinearity import GatedNonlinearity, NormNonlinearity, RegularNonlinearity
 from .norm import FieldBatchNorm
@@ -7,6 +8,7 @@ from .pooling import GroupAction, TransportPool, TransportUnpool
 from .readout import GlobalPool, InvariantReadout, global_pool
 
 __all__ = [
+    "ConditionalGaugeConv",
     "FieldBatchNorm",
     "GatedNonlinearity",
     "GaugeConv",
