@@ -4,6 +4,9 @@
 (conv -> batch norm -> nonlinearity -> conv, plus the skip connection), then either an invariant
 head (readout of invariants, optional global pooling over each mesh, a small MLP) or a final
 equivariant convolution to an output field type.
+
+:class:`GaugeUNet` (defined in :mod:`gaugeconv.unet`): GaugeConv blocks on the coarse levels of a
+Geometry, transport pooling down, unpooling up, skip connections.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from .nn import (
     RegularNonlinearity,
     global_pool,
 )
+from .unet import GaugeUNet  # noqa: F401  (re-exported: gaugeconv.models.GaugeUNet)
 
 NONLINEARITIES = ("gated", "norm", "regular")
 
