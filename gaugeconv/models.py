@@ -21,6 +21,7 @@ from .nn import (
     GaugeConv,
     InvariantReadout,
     NormNonlinearity,
+    OperatorCache,
     RegularNonlinearity,
     global_pool,
 )
@@ -45,12 +46,15 @@ class GaugeResBlock(nn.Module):
     ``conv1`` outputs ``act.in_type`` (the gates as extra trivial channels for "gated").
     """
 
-    def __init__(self, ftype: FieldType, rings=2, band_limit=None, nonlinearity="gated", samples=15, radius=None):
+    def __init__(
+        self, ftype: FieldType, rings=2, band_limit=None, nonlinearity="gated", samples=15, radius=None, cache=None
+    ):
         super().__init__()
+        kw = {"rings": rings, "band_limit": band_limit, "radius": radius, "cache": cache}
         self.act = _nonlinearity(nonlinearity, ftype, samples)
-        self.conv1 = GaugeConv(ftype, self.act.in_type, rings=rings, band_limit=band_limit, radius=radius)
+        self.conv1 = GaugeConv(ftype, self.act.in_type, **kw)
         self.norm = FieldBatchNorm(self.act.in_type)
-        self.conv2 = GaugeConv(ftype, ftype, rings=rings, band_limit=band_limit, radius=radius)
+        self.conv2 = GaugeConv(ftype, ftype, **kw)
 
     def forward(self, x: torch.Tensor, geometry) -> torch.Tensor:
         """x (V, C) or (B, V, C) -> same shape."""
@@ -102,7 +106,8 @@ class GaugeResNet(nn.Module):
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
         self.in_type, self.hidden_type, self.out_type, self.pool = in_type, hidden_type, out_type, pool
-        kw = {"rings": rings, "band_limit": band_limit, "radius": radius}
+        # one operator cache for all convolutions: those with equal input types share operators
+        kw = {"rings": rings, "band_limit": band_limit, "radius": radius, "cache": OperatorCache()}
         self.lift = GaugeConv(in_type, hidden_type, **kw)
         self.blocks = nn.ModuleList(
             GaugeResBlock(hidden_type, nonlinearity=nonlinearity, samples=samples, **kw) for _ in range(depth)

@@ -1,6 +1,8 @@
 """GaugeConv: exact gauge equivariance (SO2, O2, C_N, D_N), negative controls, kernel structure,
 parameter counts against the numerically solved constraint, gradcheck, batching, input errors."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -309,3 +311,26 @@ def test_repr_and_state_dict():
 def test_rotation_matrix_helper_consistency():
     """The irreps convention used by the reference test above: rho_1 is the 2x2 rotation."""
     np.testing.assert_allclose(FieldType("1").rho(0.4), o2_matrix(0.4, False))
+
+
+def test_shared_operator_cache(meshes):
+    from gaugeconv.nn import OperatorCache
+
+    cache = OperatorCache()
+    t_in, t_out = TYPES["SO2"]
+    a = make_conv(t_in, t_out, cache=cache)
+    b = make_conv(t_in, FieldType("3x0 + 1 + 2 + 3"), cache=cache)  # same input orders: same operators
+    c = make_conv(FieldType("0 + 1"), t_out, cache=cache)
+    g = meshes["disc"].to_torch(torch.float64)
+    x = torch.randn(g.n_vertices, t_in.dim, dtype=torch.float64)
+    alone = make_conv(t_in, t_out)(x, g)
+    torch.testing.assert_close(a(x, g), alone, atol=1e-14, rtol=0)
+    b(x, g)
+    c(torch.randn(g.n_vertices, 3, dtype=torch.float64), g)
+    assert len(cache._ops) == 2 and cache.nbytes > 0
+    other = meshes["torus"].to_torch(torch.float64)
+    a(torch.randn(other.n_vertices, t_in.dim, dtype=torch.float64), other)
+    assert len(cache._ops) == 1  # a new geometry replaces the old entries
+    copy = pickle.loads(pickle.dumps(a))
+    assert copy.operator_cache.nbytes == 0
+    torch.testing.assert_close(copy(x, g), alone, atol=1e-14, rtol=0)

@@ -1,7 +1,7 @@
 """Gauge-equivariant layers (torch). They read only :class:`gaugeconv.Geometry` buffers."""
 
 from .conditional import ConditionalGaugeConv
-from .conv import GaugeConv
+from .conv import GaugeConv, OperatorCache
 from .nonlinearity import GatedNonlinearity, NormNonlinearity, RegularNonlinearity
 from .norm import FieldBatchNorm
 from .pooling import GroupAction, TransportPool, TransportUnpool
@@ -16,6 +16,7 @@ __all__ = [
     "GroupAction",
     "InvariantReadout",
     "NormNonlinearity",
+    "OperatorCache",
     "RegularNonlinearity",
     "TransportPool",
     "TransportUnpool",

@@ -8,7 +8,7 @@ transporters) and then by complex weights that do not depend on the edge. The la
 1. aggregates, for every input order ``l``, the few angular moments it needs,
    ``S_{n,j}[p] = sum_{q -> p} h_j(r) / deg(p) e^{i (n theta + l alpha)} conj^f(x_q)``, with one
    sparse (CSR) matrix product per input order: the per-edge phases and ring weights are the
-   matrix entries, built once per geometry (cached on the geometry object);
+   matrix entries, built once per geometry (:class:`OperatorCache`, keyed on the geometry object);
 2. applies the weights per vertex: one dense matrix product per (input order, output order),
    each aggregate feeding exactly one output order;
 3. adds the self-interaction (commuting with rho) and biases on trivial fields.
@@ -94,6 +94,44 @@ def _csr(table, rows_of_edge, cols_of_edge, n_rows, n_cols):
         )
 
 
+class OperatorCache:
+    """The sparse operators of GaugeConv layers for the most recently seen geometry.
+
+    Keyed on the geometry object (through a weak reference: the cache never keeps a geometry
+    alive) and on the layers' signature; a new geometry replaces the old entries. Share one
+    instance between layers to build common operators once. Emptied when pickled or copied.
+    """
+
+    def __init__(self):
+        self._ref = None
+        self._ops = {}
+
+    def get(self, geometry, key, build):
+        """``build()`` once per (geometry, key); ``geometry`` must stay the same object."""
+        if self._ref is None or self._ref() is not geometry:
+            self._ref, self._ops = weakref.ref(geometry), {}
+        if key not in self._ops:
+            self._ops[key] = build()
+        return self._ops[key]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the cached sparse matrices."""
+        total = 0
+        for ops in self._ops.values():
+            for pair in ops:
+                for a in pair:
+                    for t in (a.crow_indices(), a.col_indices(), a.values()):
+                        total += t.numel() * t.element_size()
+        return total
+
+    def __getstate__(self):
+        return {}
+
+    def __setstate__(self, state):
+        self.__init__()
+
+
 class GaugeConv(nn.Module):
     """Gauge-equivariant convolution ``in_type -> out_type`` over the one-ring neighbourhoods.
 
@@ -111,6 +149,9 @@ class GaugeConv(nn.Module):
     aggr : "mean" (divide by the number of neighbours) or "sum"
     radius : ring scale in mesh units; None uses, per mesh, the longest edge (``log_r.max()``),
         which is gauge invariant, isometry invariant and independent of vertex order
+    cache : an :class:`OperatorCache` to share with other layers (e.g. all layers of a network:
+        layers with the same input orders, rings, band limit, radius and aggregation then build
+        their sparse operators once per geometry); default: a private one
 
     Shapes
     ------
@@ -127,6 +168,7 @@ class GaugeConv(nn.Module):
         bias: bool = True,
         aggr: str = "mean",
         radius: float | None = None,
+        cache: OperatorCache | None = None,
     ):
         super().__init__()
         if not isinstance(in_type, FieldType) or not isinstance(out_type, FieldType):
@@ -162,7 +204,10 @@ class GaugeConv(nn.Module):
         n_bias = plan.outputs[0].n_trivial if 0 in plan.outputs else 0
         self.bias = nn.Parameter(torch.empty(n_bias)) if (bias and n_bias) else None
         self._group_widths = [len(g.channels) for g in plan.groups]
-        self._cache = None
+        # layers whose inputs need the same angular moments can share the operators
+        self._signature = (tuple((g.kind, tuple(g.blocks)) for g in plan.groups), rings, radius, aggr)
+        self.operator_cache = OperatorCache() if cache is None else cache
+        self._checked = None
         self.reset_parameters()
 
     # ------------------------------------------------------------------ parameters
@@ -204,27 +249,23 @@ class GaugeConv(nn.Module):
 
     # ------------------------------------------------------------------ geometry operators
     def _operators(self, geometry, dtype, device):
-        cache = self._cache
-        if cache is not None and cache[0]() is geometry and cache[1] == (dtype, device):
-            return cache[2]
-        require_torch_geometry(geometry, type(self).__name__)
-        self.in_type.check_geometry(geometry)
-        self.out_type.check_geometry(geometry)
-        ops = self._build_operators(geometry, dtype, device)
-        self._cache = (weakref.ref(geometry), (dtype, device), ops)
-        return ops
+        checked = self._checked
+        if checked is None or checked() is not geometry:
+            require_torch_geometry(geometry, type(self).__name__)
+            self.in_type.check_geometry(geometry)
+            self.out_type.check_geometry(geometry)
+            self._checked = weakref.ref(geometry)
+        key = (self._signature, dtype, device)
+        return self.operator_cache.get(geometry, key, lambda: self._build_operators(geometry, dtype, device))
+
+    def __getstate__(self):
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
+        return {**state, "_checked": None}
 
     @property
     def cache_nbytes(self) -> int:
-        """Bytes held by the cached per-geometry sparse operators (0 before the first forward)."""
-        if self._cache is None:
-            return 0
-        total = 0
-        for pair in self._cache[2]:
-            for a in pair:
-                for t in (a.crow_indices(), a.col_indices(), a.values()):
-                    total += t.numel() * t.element_size()
-        return total
+        """Bytes held by this layer's operator cache (shared with other layers if passed to them)."""
+        return self.operator_cache.nbytes
 
     @torch.no_grad()
     def _build_operators(self, geometry, dtype, device):
