@@ -53,17 +53,23 @@ class MobiusNonlinearity(nn.Module):
         self.register_buffer("paired", torch.as_tensor(layout.partner != np.arange(layout.dim)).view(1, -1, 1, 1))
         self.register_buffer("bias_index", torch.as_tensor(np.maximum(bias_of_field[layout.field_of_channel], 0)))
         self.bias = nn.Parameter(torch.full((int(norm_fields.sum()),), float(bias_init)))
+        self.has_pairs = bool((layout.partner != np.arange(layout.dim)).any())
+        self.all_norm = not bool(pointwise.any())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.field_type.dim:
             raise ValueError(f"expected features (B, {self.field_type.dim}, W, L), got {tuple(x.shape)}")
         if self.bias.numel() == 0:
             return torch.relu(x)
-        sq = x * x
-        sq = torch.where(self.paired, sq + sq[:, self.partner], sq)  # the pair's squared norm for irreps
-        norm = torch.sqrt(sq.clamp_min(1e-24))
         bias = self.bias[self.bias_index].view(1, -1, 1, 1)
-        return torch.where(self.pointwise, torch.relu(x), x * (torch.relu(norm + bias) / norm))
+        if self.has_pairs:
+            sq = x * x
+            sq = torch.where(self.paired, sq + sq[:, self.partner], sq)  # the pair's squared norm for irreps
+            norm = torch.sqrt(sq.clamp_min(1e-24))
+            out = x * (torch.relu(norm + bias) / norm)
+        else:  # only one-channel fields: sign(x) relu(|x| + b)
+            out = torch.sign(x) * torch.relu(x.abs() + bias)
+        return out if self.all_norm else torch.where(self.pointwise, torch.relu(x), out)
 
     def __repr__(self) -> str:
         return f"MobiusNonlinearity({self.field_type})"

@@ -20,6 +20,8 @@ def _magnitude(x: torch.Tensor, layout) -> torch.Tensor:
     """Per channel, the quantity whose maximum selects the pooled value (B, C, W, L):
     the value for trivial and regular channels, |x| for sign-flip fields, the pair's norm for irreps."""
     pointwise = torch.as_tensor(layout.pointwise, device=x.device).view(1, -1, 1, 1)
+    if "irrep" not in layout.kinds:
+        return torch.where(pointwise, x, x.abs())
     partner = torch.as_tensor(layout.partner, device=x.device)
     sq = x * x
     paired = (partner != torch.arange(layout.dim, device=x.device)).view(1, -1, 1, 1)
