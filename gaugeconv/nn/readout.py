@@ -68,26 +68,36 @@ class InvariantReadout(nn.Module):
         return f"{self.in_type} -> {self.out_dim} invariants, group={self.in_type.group}"
 
 
-def global_pool(x: torch.Tensor, geometry, reduce: str = "mean") -> torch.Tensor:
+def global_pool(
+    x: torch.Tensor, geometry=None, reduce: str = "mean", batch: torch.Tensor | None = None
+) -> torch.Tensor:
     """Pool features over the vertices of every mesh of a (batched) geometry.
 
     Parameters
     ----------
     x : (V, C) or (B, V, C)
-    geometry : torch Geometry; a batch from :meth:`Geometry.batch` gives one row per mesh
+    geometry : torch Geometry; a batch from :meth:`Geometry.batch` gives one row per mesh.
+        May be None when ``batch`` is given and ``reduce != "area"``.
     reduce : "mean", "max", "sum", or "area" (mean weighted by ``geometry.vertex_area``)
+    batch : optional (V,) int64 mesh id of every vertex (ids 0..G-1), overriding the geometry's
 
     Returns
     -------
-    (G, C) or (B, G, C) with G = ``geometry.n_graphs``
+    (G, C) or (B, G, C), G = number of meshes
     """
-    require_torch_geometry(geometry, "global_pool")
     if reduce not in ("mean", "max", "sum", "area"):
         raise ValueError(f"reduce must be 'mean', 'max', 'sum' or 'area', got {reduce!r}")
-    if x.dim() not in (2, 3) or x.shape[-2] != geometry.n_vertices:
-        raise ValueError(f"x must have shape (V, C) or (B, V, C) with V = {geometry.n_vertices}, got {tuple(x.shape)}")
-    graph = graph_index(geometry).to(x.device)
-    n_graphs = geometry.n_graphs
+    if geometry is not None:
+        require_torch_geometry(geometry, "global_pool")
+    elif batch is None or reduce == "area":
+        raise ValueError("global_pool needs a geometry (or a batch vector, except for reduce='area')")
+    if batch is None:
+        graph, n_graphs = graph_index(geometry).to(x.device), geometry.n_graphs
+    else:
+        graph = torch.as_tensor(batch, dtype=torch.int64, device=x.device)
+        n_graphs = int(graph.max()) + 1 if graph.numel() else 0
+    if x.dim() not in (2, 3) or x.shape[-2] != graph.shape[0]:
+        raise ValueError(f"x must have shape (V, C) or (B, V, C) with V = {graph.shape[0]}, got {tuple(x.shape)}")
     shape = (*x.shape[:-2], n_graphs, x.shape[-1])
     dim = x.dim() - 2
     if reduce == "max":
@@ -112,8 +122,8 @@ class GlobalPool(nn.Module):
             raise ValueError(f"reduce must be 'mean', 'max', 'sum' or 'area', got {reduce!r}")
         self.reduce = reduce
 
-    def forward(self, x: torch.Tensor, geometry) -> torch.Tensor:
-        return global_pool(x, geometry, self.reduce)
+    def forward(self, x: torch.Tensor, geometry=None, batch: torch.Tensor | None = None) -> torch.Tensor:
+        return global_pool(x, geometry, self.reduce, batch=batch)
 
     def extra_repr(self) -> str:
         return f"reduce={self.reduce!r}"
