@@ -10,7 +10,10 @@ pair's invariants::
     v = transport_angle + b_j - a_i                        (q's orientation b_j, transported to p, seen from a_i)
 
     y[p, o, i] = bias[o] + sum_{c, d} W0[o, c, d] x[p, c, i + d]
-               + mean_{q -> p} sum_{c, j} MLP(r, cos u, sin u, cos v, sin v)[o, c] x[q, c, j]
+               + mean_{q -> p} sum_{c, j, k} W[o, c, k] MLP_k(r, cos u, sin u, cos v, sin v) x[q, c, j]
+
+The MLP gives ``basis`` kernel functions shared by all field pairs, mixed by the weights W: memory
+``E N^2 basis`` instead of ``E N^2 C_out C_in``.
 
 A gauge rotation by ``s 2pi/N`` at p shifts the output orientations and ``log_theta`` by the same
 amount, one at q shifts ``b_j`` and the transporter by the same amount, so u and v are unchanged:
@@ -45,17 +48,24 @@ class ConditionalGaugeConv(nn.Module):
     ----------
     in_type, out_type : FieldType of regular fields of the same group C_N, e.g. ``"4xreg"``
     hidden : width of the kernel MLP (two hidden layers)
+    basis : number of kernel functions the MLP outputs (mixed per field pair by learned weights)
     bias : a learned bias per output field (the same for all its orientations)
     radius : distance scale in mesh units; None uses the longest edge of each mesh, like GaugeConv
 
     Shapes
     ------
     x : (V, C_in) or (B, V, C_in); output (V, C_out) or (B, V, C_out); ``C = fields * N``.
-    The kernel is evaluated on (E, N, N) orientation pairs: memory ``E N^2 hidden``.
+    The kernel MLP is evaluated on (E, N, N) orientation pairs: memory ``E N^2 (hidden + basis)``.
     """
 
     def __init__(
-        self, in_type: FieldType, out_type: FieldType, hidden: int = 16, bias: bool = True, radius: float | None = None
+        self,
+        in_type: FieldType,
+        out_type: FieldType,
+        hidden: int = 16,
+        basis: int = 8,
+        bias: bool = True,
+        radius: float | None = None,
     ):
         super().__init__()
         self.c_in = _regular_fields(in_type, "ConditionalGaugeConv in_type")
@@ -71,8 +81,9 @@ class ConditionalGaugeConv(nn.Module):
             nn.SiLU(),
             nn.Linear(hidden, hidden),
             nn.SiLU(),
-            nn.Linear(hidden, self.c_out * self.c_in),
+            nn.Linear(hidden, basis),
         )
+        self.weight = nn.Parameter(torch.empty(self.c_out, self.c_in, basis))
         self.self_weight = nn.Parameter(torch.empty(self.c_out, self.c_in, self.n))
         self.bias = nn.Parameter(torch.zeros(self.c_out)) if bias else None
         angles = 2 * np.pi * np.arange(self.n) / self.n
@@ -86,9 +97,8 @@ class ConditionalGaugeConv(nn.Module):
             if isinstance(layer, nn.Linear):
                 layer.reset_parameters()
         with torch.no_grad():
-            last = self.kernel[-1]
-            last.weight.mul_(1.0 / np.sqrt(self.n))
-            last.bias.zero_()
+            basis = self.weight.shape[-1]
+            self.weight.normal_(0.0, 1.0 / np.sqrt(self.c_in * self.n * basis))
             self.self_weight.normal_(0.0, 1.0 / np.sqrt(self.c_in * self.n))
             if self.bias is not None:
                 self.bias.zero_()
@@ -130,9 +140,10 @@ class ConditionalGaugeConv(nn.Module):
         B, V, _ = xb.shape
         N, ci, co = self.n, self.c_in, self.c_out
         q, p = geometry.edge_index
-        kernel = self.kernel(self._invariants(geometry, xb.dtype)).view(-1, N, N, co, ci)  # (E, i, j, o, c)
+        kernel = self.kernel(self._invariants(geometry, xb.dtype))  # (E, i, j, k): k kernel function
         xq = xb.index_select(1, q).view(B, -1, ci, N)  # (B, E, c, j)
-        msg = torch.einsum("eijoc,becj->beio", kernel, xq)  # e edge, i/j out/in orientation, o/c out/in field
+        mixed = torch.einsum("becj,ock->bejko", xq, self.weight.to(xb.dtype))  # b batch, o/c out/in field
+        msg = torch.einsum("eijk,bejko->beio", kernel, mixed)  # e edge, i/j out/in orientation
         deg = torch.bincount(p, minlength=V).clamp(min=1).to(xb.dtype)
         agg = xb.new_zeros(B, V, N, co).index_add_(1, p, msg) / deg[None, :, None, None]
         # self-interaction: a group convolution over C_N, commuting with the cyclic shifts
