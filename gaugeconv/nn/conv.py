@@ -128,8 +128,8 @@ class OperatorCache:
         """Bytes held by the cached sparse matrices."""
         total = 0
         for ops in self._ops.values():
-            for pair in ops:
-                for a in pair:
+            for pairs in ops:
+                for a in (m for pair in pairs for m in pair):
                     for t in (a.crow_indices(), a.col_indices(), a.values()):
                         total += t.numel() * t.element_size()
         return total
@@ -313,9 +313,11 @@ class GaugeConv(nn.Module):
                 s_part = torch.where(im_b, cos, -sin) * w * sigma[None]
                 table = torch.stack([c_part, s_part], dim=2)  # (nb, E, 2)
             table = table.to(dtype)
-            a = _csr(table, p, q, V, V)
-            a_t = _csr(table.permute(2, 1, 0).contiguous(), q, p, V, V)
-            ops.append((a, a_t))
+            pairs = []  # one operator per output order: its product needs no slicing (no backward copies)
+            for b0, b1 in g.out_range.values():
+                sub = table[b0:b1]
+                pairs.append((_csr(sub, p, q, V, V), _csr(sub.permute(2, 1, 0).contiguous(), q, p, V, V)))
+            ops.append(pairs)
         return ops
 
     # ------------------------------------------------------------------ forward
@@ -345,20 +347,17 @@ class GaugeConv(nn.Module):
         # split (not slice): its backward concatenates instead of zero-filling full-size gradients
         x2 = x_sorted.reshape(B * V, -1)
         parts = dict(zip(self.plan.out_offset, (x2 @ w_self).split(widths, dim=1)))  # self-interaction
-        for gi, (g, (a, a_t), xg) in enumerate(zip(self.plan.groups, ops, x_sorted.split(self._group_widths, -1))):
-            if not g.blocks:
-                continue
-            nb = len(g.blocks)
+        for gi, (g, pairs, xg) in enumerate(zip(self.plan.groups, ops, x_sorted.split(self._group_widths, -1))):
             xs = xg.permute(1, 2, 0).reshape(V * g.k, g.m * B)  # rows (q, kk), columns (i, b)
-            s = _SparseMatMul.apply(a, a_t, xs)  # (V nb, m B): rows (p, block)
-            if B == 1:
-                s = s.view(V, nb * g.m)
-            else:
-                s = s.view(V, nb, g.m, B).permute(3, 0, 1, 2).reshape(B * V, nb * g.m)
-            ranges = list(g.out_range.items())
-            for (lo, _), s_lo in zip(ranges, s.split([(b1 - b0) * g.m for _, (b0, b1) in ranges], dim=1)):
+            for (lo, (b0, b1)), (a, a_t) in zip(g.out_range.items(), pairs):
+                nb = b1 - b0
+                s = _SparseMatMul.apply(a, a_t, xs)  # (V nb, m B): rows (p, block)
+                if B == 1:
+                    s = s.view(V, nb * g.m)
+                else:
+                    s = s.view(V, nb, g.m, B).permute(3, 0, 1, 2).reshape(B * V, nb * g.m)
                 offset, rows, width = self.plan.block_offset[(gi, lo)]
-                parts[lo] = torch.addmm(parts[lo], s_lo, flat[offset : offset + rows * width].view(rows, width))
+                parts[lo] = torch.addmm(parts[lo], s, flat[offset : offset + rows * width].view(rows, width))
         if self.bias is not None:
             trivial = self.plan.outputs[0].n_trivial
             parts[0] = torch.cat([parts[0][:, :trivial] + self.bias.to(dtype), parts[0][:, trivial:]], dim=1)
