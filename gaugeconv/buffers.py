@@ -278,6 +278,9 @@ class Geometry:
             f"  total angle defect {defect:.9f} = 2*pi*chi {target:.9f} (error {abs(defect - target):.1e})",
             f"  degree {int(g.degree.min())}..{int(g.degree.max())}, mean edge length {float(np.mean(g.log_r)):.4g}",
         ]
+        if self.levels:
+            sizes = " -> ".join(str(n) for n in [self.n_vertices] + [lv.n_vertices for lv in self.levels])
+            lines.append(f"  coarse levels {len(self.levels)}: vertices {sizes}")
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ files

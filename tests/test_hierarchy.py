@@ -208,6 +208,8 @@ def test_cli_preprocess_levels(tmp_path, capsys):
     assert "levels 192, 48" in capsys.readouterr().out
     g = Geometry.load(out)
     assert [lv.n_vertices for lv in g.levels] == [192, 48] and len(g.pools) == 2
+    assert main(["info", str(out)]) == 0
+    assert "coarse levels 2: vertices 768 -> 192 -> 48" in capsys.readouterr().out
     # a different level count is not "up to date"
     assert main(["preprocess", str(mesh), "-o", str(out), "--levels", "1"]) == 0
     assert len(Geometry.load(out).levels) == 1
