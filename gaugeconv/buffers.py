@@ -266,7 +266,8 @@ class Geometry:
     def summary(self) -> str:
         """A few lines: sizes, topology, orientability, structure group, Gauss-Bonnet."""
         g = self.numpy()
-        defect = float(np.sum(g.angle_defect))
+        defect = float(np.sum(g.angle_defect)) + 0.0  # + 0.0 turns -0.0 into 0.0
+        defect = 0.0 if abs(defect) < 5e-10 else defect  # print no "-0.000000000"
         target = 2 * np.pi * self.euler_characteristic
         lines = [
             f"{self.name}: {self.n_vertices} vertices, {self.n_faces} faces, "

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..groups import wrap_angle
 from .connectivity import Fans
 
 TWO_PI = 2.0 * np.pi
@@ -55,8 +54,6 @@ class Connection:
     edge_index : (2, E) int64, row 0 source q, row 1 target p, grouped by p in fan order
     log_r, log_theta : (E,) polar coordinates of q in p's gauge
     transport_angle : (E,), transport_flip : (E,) bool, T = R(angle) F**flip maps q's gauge to p's
-    reverse : (E,) int64, index of the opposite directed edge
-    edge_face : (E,) int64, a face containing the edge
     angle_sum : (V,), degree : (V,) int64
     """
 
@@ -65,8 +62,6 @@ class Connection:
     log_theta: np.ndarray
     transport_angle: np.ndarray
     transport_flip: np.ndarray
-    reverse: np.ndarray
-    edge_face: np.ndarray
     angle_sum: np.ndarray
     degree: np.ndarray
 
@@ -85,12 +80,27 @@ def _segment_exclusive_cumsum(values: np.ndarray, offset: np.ndarray) -> np.ndar
         idx = starts[:, None] + np.arange(length)
         block = values[idx]
         acc = np.cumsum(block, axis=1)
-        out[idx] = acc - block
+        acc -= block
+        out[idx] = acc
     return out
+
+
+def _wrap_inplace(a: np.ndarray) -> np.ndarray:
+    """Wrap ``a`` to ``[-pi, pi)`` in place (one temporary)."""
+    t = a + np.pi
+    t /= TWO_PI
+    np.floor(t, out=t)
+    t *= TWO_PI
+    a -= t
+    return a
 
 
 def connect(fans: Fans, lengths: np.ndarray, angles: np.ndarray, n_vertices: int) -> Connection:
     """Compute the connection of an ordered mesh.
+
+    Every fan slot (a corner of p, in angular order) gives the edge from the neighbour entering
+    the slot to p; a boundary vertex has one more edge, from the neighbour leaving its last slot.
+    Written for memory: few edge-sized arrays are alive at once.
 
     Parameters
     ----------
@@ -98,77 +108,84 @@ def connect(fans: Fans, lengths: np.ndarray, angles: np.ndarray, n_vertices: int
     lengths : (F, 3) side lengths of ``fans.faces``
     angles : (F, 3) corner angles, :func:`corner_angles` of ``lengths``
     """
-    faces = fans.faces
-    flat = faces.reshape(-1)
+    flat = fans.faces.reshape(-1)
     alpha = angles.reshape(-1)  # (C,) by corner id
-    c = fans.corner  # corners in fan order
+    c = fans.corner  # corners in fan order (one per slot)
     d = fans.direction.astype(bool)
-    base = c - c % 3
-    a_corner = base + (c % 3 + 1) % 3
-    b_corner = base + (c % 3 + 2) % 3
-    enter_corner = np.where(d, b_corner, a_corner)  # corner of the neighbour entering each slot
-    leave_corner = np.where(d, a_corner, b_corner)
-    enter = flat[enter_corner]
-    leave = flat[leave_corner]
-    # half-edge (side) of the face on the entering / leaving edge
-    enter_side = np.where(d, b_corner, c)
-    leave_side = np.where(d, c, b_corner)
-
+    n_slots = c.size
     counts = np.diff(fans.offset)
+    boundary = fans.boundary
     angle_sum = np.bincount(flat, weights=alpha, minlength=n_vertices)
-    cum = _segment_exclusive_cumsum(alpha[c], fans.offset)
-    vertex_of_slot = np.repeat(np.arange(n_vertices), counts)
-    scale = np.where(fans.boundary, 1.0, TWO_PI / angle_sum)
-    theta_slot = cum * scale[vertex_of_slot]
+    degree = counts + boundary
+    n_edges = int(degree.sum())
 
-    # directed edges q -> p: one per fan slot, plus the last leaving neighbour on the boundary
-    degree = counts + fans.boundary
-    e_offset = np.zeros(n_vertices + 1, dtype=np.int64)
-    np.cumsum(degree, out=e_offset[1:])
-    n_edges = int(e_offset[-1])
-    slot_edge = e_offset[vertex_of_slot] + (np.arange(c.size) - fans.offset[vertex_of_slot])
-    target = np.empty(n_edges, dtype=np.int64)
-    source = np.empty(n_edges, dtype=np.int64)
+    # slot -> edge index: shifted by the boundary vertices before the slot's vertex
+    vertex_of_slot = np.repeat(np.arange(n_vertices, dtype=np.int64), counts)
+    shift = np.cumsum(boundary) - boundary
+    slot_edge = shift[vertex_of_slot]
+    slot_edge += np.arange(n_slots)
+    del shift
+
+    edge_index = np.empty((2, n_edges), dtype=np.int64)
+    source, target = edge_index
     theta = np.empty(n_edges)
     side = np.empty(n_edges, dtype=np.int64)
-    corner_p = np.empty(n_edges, dtype=np.int64)  # p's corner in a face on the edge
-    corner_q = np.empty(n_edges, dtype=np.int64)  # q's corner in the same face
-    target[slot_edge] = vertex_of_slot
-    source[slot_edge] = enter
-    theta[slot_edge] = theta_slot
-    side[slot_edge] = enter_side
-    corner_p[slot_edge] = c
-    corner_q[slot_edge] = enter_corner
-    bverts = np.flatnonzero(fans.boundary)
-    last_slot = fans.offset[bverts + 1] - 1
-    last_edge = e_offset[bverts + 1] - 1
-    target[last_edge] = bverts
-    source[last_edge] = leave[last_slot]
-    theta[last_edge] = angle_sum[bverts]
-    side[last_edge] = leave_side[last_slot]
-    corner_p[last_edge] = c[last_slot]
-    corner_q[last_edge] = leave_corner[last_slot]
+    flip = np.empty(n_edges, dtype=bool)
 
-    # opposite directed edge via the undirected edge of each side
+    target[slot_edge] = vertex_of_slot
+    scale = np.where(boundary, 1.0, TWO_PI / angle_sum)
+    theta_slot = _segment_exclusive_cumsum(alpha[c], fans.offset)
+    theta_slot *= scale[vertex_of_slot]
+    theta[slot_edge] = theta_slot
+    del theta_slot, vertex_of_slot, scale
+
+    # the neighbour entering each slot: the a-corner (d = 0) or b-corner (d = 1) of the face
+    step = np.where(d, 2, 1)
+    enter_corner = c - c % 3 + (c % 3 + step) % 3
+    del step
+    source[slot_edge] = flat[enter_corner]
+    # p's and q's fans traverse the shared face in opposite senses: a flip
+    flip[slot_edge] = fans.corner_direction[enter_corner] != fans.direction
+    # the face side on the entering edge: the b-side (d = 1) is the side starting at the b-corner
+    np.copyto(enter_corner, c, where=~d)
+    side[slot_edge] = enter_corner
+    del enter_corner, slot_edge
+
+    # boundary vertices: one more edge, from the neighbour leaving the last slot
+    bverts = np.flatnonzero(boundary)
+    last_slot = fans.offset[bverts + 1] - 1
+    last_edge = np.cumsum(degree)[bverts] - 1
+    cl, dl = c[last_slot], d[last_slot]
+    leave_corner = cl - cl % 3 + (cl % 3 + np.where(dl, 1, 2)) % 3
+    target[last_edge] = bverts
+    source[last_edge] = flat[leave_corner]
+    theta[last_edge] = angle_sum[bverts]
+    flip[last_edge] = fans.corner_direction[leave_corner] != fans.direction[last_slot]
+    side[last_edge] = np.where(dl, cl, cl - cl % 3 + (cl % 3 + 2) % 3)
+
+    log_r = lengths.reshape(-1)[side]
+    # phi_q(p): the angle of the opposite edge p -> q, found through the undirected edge
     undirected = fans.he.edge_of[side]
-    key = 2 * undirected + (target == fans.he.edges[undirected, 1])
+    del side
+    key = 2 * undirected
+    key += target == fans.he.edges[undirected, 1]
+    del undirected
     slot = np.empty(2 * fans.he.edges.shape[0], dtype=np.int64)
     slot[key] = np.arange(n_edges)
-    reverse = slot[key ^ 1]
-
-    face = side // 3
-    # p's and q's fans traverse the shared face in opposite senses: a flip
-    flip = fans.corner_direction[corner_q] != fans.corner_direction[corner_p]
-    theta_back = theta[reverse]  # phi_q(p)
-    angle = wrap_angle(theta + np.pi + np.where(flip, theta_back, -theta_back))
+    key ^= 1
+    theta_back = theta[slot[key]]
+    del slot, key
+    # T = R(phi_p(q) + pi -/+ phi_q(p)) F**flip
+    np.negative(theta_back, out=theta_back, where=~flip)
+    theta_back += theta
+    theta_back += np.pi
+    transport_angle = _wrap_inplace(theta_back)
     return Connection(
-        edge_index=np.stack([source, target]),
-        log_r=lengths.reshape(-1)[side],
-        log_theta=wrap_angle(theta),
-        transport_angle=angle,
+        edge_index=edge_index,
+        log_r=log_r,
+        log_theta=_wrap_inplace(theta),
+        transport_angle=transport_angle,
         transport_flip=flip,
-        reverse=reverse,
-        edge_face=face,
         angle_sum=angle_sum,
         degree=degree,
     )
