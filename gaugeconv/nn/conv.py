@@ -69,15 +69,9 @@ def ring_weights(log_r: torch.Tensor, r_max: torch.Tensor, rings: int) -> torch.
     return (1.0 - (u[None, :] - j).abs()).clamp(min=0.0)
 
 
-def _csr(table, rows_of_edge, cols_of_edge, n_rows, n_cols):
-    """CSR matrix (n_rows * nb, n_cols * k) with ``table[b, e, kk]`` (nb, E, k) at row
-    ``rows_of_edge[e] * nb + b``, column ``cols_of_edge[e] * k + kk``.
-
-    Entries are gathered directly in CSR order (row vertex, block, edge, kk) with one row gather
-    of the table: no sort of the nonzeros, no scatter. Indices are int32 where they fit.
-    """
-    nb, n_edges, k = table.shape
-    device = table.device
+def _csr_structure(rows_of_edge, cols_of_edge, n_rows, n_cols, nb, k, n_edges):
+    """Index structure of :func:`_csr`: (table row of every slot, col_indices, crow_indices)."""
+    device = rows_of_edge.device
     order = torch.argsort(rows_of_edge, stable=True)
     deg = torch.bincount(rows_of_edge, minlength=n_rows)
     start = torch.cumsum(deg, 0) - deg
@@ -86,20 +80,32 @@ def _csr(table, rows_of_edge, cols_of_edge, n_rows, n_cols):
     d = deg[vertex]
     block = torch.div(i, d, rounding_mode="floor")
     edge = order[start[vertex] + i - block * d]
-    vals = table.reshape(nb * n_edges, k).index_select(0, block * n_edges + edge)  # (slots, k)
-    index_dtype = torch.int32 if max(vals.numel(), n_cols * k) < 2**31 - 1 else torch.int64
+    index_dtype = torch.int32 if max(vertex.numel() * k, n_cols * k) < 2**31 - 1 else torch.int64
     kk = torch.arange(k, device=device)
-    cols = (cols_of_edge.index_select(0, edge)[:, None] * k + kk[None, :]).to(index_dtype)
+    cols = (cols_of_edge.index_select(0, edge)[:, None] * k + kk[None, :]).to(index_dtype).reshape(-1)
     crow = torch.zeros(n_rows * nb + 1, dtype=torch.int64, device=device)
     crow[1:] = torch.cumsum((k * deg).repeat_interleave(nb), 0)
+    return block * n_edges + edge, cols, crow.to(index_dtype)
+
+
+def _csr(table, rows_of_edge, cols_of_edge, n_rows, n_cols, memo: dict):
+    """CSR matrix (n_rows * nb, n_cols * k) with ``table[b, e, kk]`` (nb, E, k) at row
+    ``rows_of_edge[e] * nb + b``, column ``cols_of_edge[e] * k + kk``.
+
+    Entries are gathered directly in CSR order (row vertex, block, edge, kk) with one row gather
+    of the table: no sort of the nonzeros, no scatter. Indices are int32 where they fit; matrices
+    of the same shape share their index tensors through ``memo``.
+    """
+    nb, n_edges, k = table.shape
+    key = (id(rows_of_edge), nb, k)
+    if key not in memo:
+        memo[key] = _csr_structure(rows_of_edge, cols_of_edge, n_rows, n_cols, nb, k, n_edges)
+    slot_rows, cols, crow = memo[key]
+    vals = table.reshape(nb * n_edges, k).index_select(0, slot_rows)  # (slots, k)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
         return torch.sparse_csr_tensor(
-            crow.to(index_dtype),
-            cols.reshape(-1),
-            vals.reshape(-1),
-            size=(n_rows * nb, n_cols * k),
-            check_invariants=False,
+            crow, cols, vals.reshape(-1), size=(n_rows * nb, n_cols * k), check_invariants=False
         )
 
 
@@ -126,13 +132,13 @@ class OperatorCache:
     @property
     def nbytes(self) -> int:
         """Bytes held by the cached sparse matrices."""
-        total = 0
+        seen = {}
         for ops in self._ops.values():
             for pairs in ops:
                 for a in (m for pair in pairs for m in pair):
                     for t in (a.crow_indices(), a.col_indices(), a.values()):
-                        total += t.numel() * t.element_size()
-        return total
+                        seen[t.data_ptr()] = t.numel() * t.element_size()  # shared index tensors once
+        return sum(seen.values())
 
     def __getstate__(self):
         return {}
@@ -296,7 +302,7 @@ class GaugeConv(nn.Module):
         if self.aggr == "mean":
             deg = torch.bincount(p, minlength=V).clamp(min=1).to(torch.float64)
             h = h / deg[p]
-        ops = []
+        ops, memo = [], {}
         for g in self.plan.groups:
             n_b = torch.tensor([b[0] for b in g.blocks], dtype=torch.float64, device=device)[:, None]
             j_b = torch.tensor([b[1] for b in g.blocks], dtype=torch.int64, device=device)
@@ -316,7 +322,8 @@ class GaugeConv(nn.Module):
             pairs = []  # one operator per output order: its product needs no slicing (no backward copies)
             for b0, b1 in g.out_range.values():
                 sub = table[b0:b1]
-                pairs.append((_csr(sub, p, q, V, V), _csr(sub.permute(2, 1, 0).contiguous(), q, p, V, V)))
+                a = _csr(sub, p, q, V, V, memo)
+                pairs.append((a, _csr(sub.permute(2, 1, 0).contiguous(), q, p, V, V, memo)))
             ops.append(pairs)
         return ops
 
