@@ -334,3 +334,15 @@ def test_shared_operator_cache(meshes):
     copy = pickle.loads(pickle.dumps(a))
     assert copy.operator_cache.nbytes == 0
     torch.testing.assert_close(copy(x, g), alone, atol=1e-14, rtol=0)
+
+
+def test_float32_within_tolerance_table(meshes):
+    from gaugeconv.testing import TOLERANCE
+
+    in_type, out_type = TYPES["O2"]
+    conv = make_conv(in_type, out_type, band_limit=2).float()
+    err = check_gauge_equivariance(conv, meshes["mobius"], in_type, out_type, dtype=torch.float32)
+    assert err < TOLERANCE[torch.float32]
+    assert (
+        conv(torch.zeros(meshes["mobius"].n_vertices, in_type.dim), meshes["mobius"].to_torch()).dtype == torch.float32
+    )
