@@ -8,22 +8,29 @@ displacement, and, for the test set always, a random rotation in 3D.
 
 Inputs are intrinsic per-vertex scalars computed from the :class:`gaugeconv.Geometry` buffers
 (curvature density, boundary turning, boundary flag, log relative vertex area), so they do not
-change when a mesh is rotated. Models (all with global pooling over each mesh's vertices):
+change when a mesh is rotated. Models (all with global mean pooling over each mesh's vertices):
 
-- ``gauge``: GaugeConv blocks with ``Nx0 + Nx1 + Nx2`` hidden fields of O(2) (the Möbius strip is
-  not orientable, so the structure group is O(2) for every mesh), norm nonlinearities, a residual
-  connection per block, an invariant readout (scalars and norms);
-- ``isotropic``: message passing with the same inputs: per layer, mean of the neighbours' features,
-  one linear map for the neighbours and one for the vertex itself, ReLU, residual; widths chosen
-  for about the same number of parameters;
-- ``isotropic-xyz``: the same isotropic network on raw (centred, scaled) XYZ coordinates, which
-  are not rotation invariant: it fails on rotated test shapes when trained on unrotated ones.
+- ``gauge``: :class:`gaugeconv.models.GaugeResNet` with ``Nx0 + Nx1 + Nx2`` hidden fields of O(2)
+  (the Möbius strip is not orientable, so the structure group is O(2) for every mesh), gated
+  nonlinearities, an invariant readout (scalars and norms) and a two-layer head;
+- ``isotropic``: its isotropic twin with the same inputs: per layer, the mean of the neighbours'
+  features, one linear map for the neighbours and one for the vertex itself, ReLU; the width is
+  the largest within the gauge network's parameter budget;
+- ``isotropic`` on ``xyz``: raw (centred, scaled) coordinates, which are not rotation invariant:
+  trained on unrotated shapes, it fails on rotated ones;
+- both networks on a ``constant`` input: the gauge network must then read the shape from the
+  buffers alone (log map and transporters); the isotropic one sees identical features at every
+  vertex and cannot do better than chance.
+
+The table also gives, on a few test meshes, the largest change of the logits when a mesh is
+rotated once more (and preprocessed again), and for the gauge networks under a random O(2)
+gauge transformation (float32).
 
 Run::
 
     python examples/shape_classification.py                   # train unrotated, test rotated
     python examples/shape_classification.py --train-rotated   # train on rotated shapes too
-    python examples/shape_classification.py --epochs 3 --per-class 8   # a quick look
+    python examples/shape_classification.py --epochs 3 --per-class 8 --no-constant   # a quick look
 """
 
 from __future__ import annotations
@@ -44,7 +51,6 @@ from gaugeconv.nn import GaugeConv, OperatorCache, global_pool
 from gaugeconv.testing import random_gauge
 
 CLASSES = ("sphere", "torus", "cylinder", "disc", "mobius", "box", "capsule", "cone")
-N_FEATURES = 4  # intrinsic inputs per vertex, see intrinsic_features
 
 
 # ----------------------------------------------------------------------------------------------------------- data
@@ -161,6 +167,11 @@ def intrinsic_features(geometry: Geometry) -> np.ndarray:
     turning = np.where(boundary, np.arcsinh(defect * np.sqrt(total / area) / (2 * np.pi)), 0.0)
     log_area = np.log(area / area.mean())
     return np.stack([curvature, turning, boundary.astype(np.float64), log_area], axis=1)
+
+
+def constant_features(geometry: Geometry) -> np.ndarray:
+    """A constant (V, 1): the network must find the shape in the buffers alone (log map, transporters)."""
+    return np.ones((geometry.n_vertices, 1))
 
 
 def xyz_features(geometry: Geometry) -> np.ndarray:
@@ -297,14 +308,14 @@ def rotation_change(model: nn.Module, meshes, feature_fn, rng: np.random.Generat
     return float((torch.cat(before) - torch.cat(after)).abs().max())
 
 
-def gauge_change(model: nn.Module, meshes, rng: np.random.Generator) -> float:
+def gauge_change(model: nn.Module, meshes, feature_fn, rng: np.random.Generator) -> float:
     """Largest change of the logits under a random O(2) gauge transformation of every mesh."""
     model.eval()
     change = 0.0
     for mesh in meshes:
         geometry = preprocess(mesh)
         angle, flip = random_gauge(geometry.n_vertices, "O2", rng)
-        x = torch.as_tensor(intrinsic_features(geometry), dtype=torch.float32)  # scalars: unchanged
+        x = torch.as_tensor(feature_fn(geometry), dtype=torch.float32)  # invariant scalars: unchanged
         with torch.no_grad():
             a = model(x, geometry.to_torch(torch.float32))
             b = model(x, geometry.gauge_transform(angle, flip).to_torch(torch.float32))
@@ -325,6 +336,7 @@ def main(argv=None) -> None:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--train-rotated", action="store_true", help="rotate the training meshes too")
     parser.add_argument("--check-meshes", type=int, default=8, help="test meshes for the invariance checks")
+    parser.add_argument("--no-constant", action="store_true", help="skip the runs on constant inputs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     args = parser.parse_args(argv)
@@ -347,7 +359,7 @@ def main(argv=None) -> None:
         f"(rotated), {len(CLASSES)} classes, {sizes.min()}..{sizes.max()} vertices (median {int(np.median(sizes))}); "
         f"generated and preprocessed in {time.perf_counter() - t0:.1f} s"
     )
-    features = {"intrinsic": intrinsic_features, "xyz": xyz_features}
+    features = {"intrinsic": intrinsic_features, "xyz": xyz_features, "constant": constant_features}
     train_t = [g.to_torch(torch.float32) for g in train_g]
     test_t = [g.to_torch(torch.float32) for g in test_g]
     m = args.multiplicity
@@ -357,15 +369,16 @@ def main(argv=None) -> None:
     def gauge_model(c_in):
         return gauge_network(c_in, hidden, args.depth, n_classes, args.head_width)
 
-    budget = n_params(gauge_model(N_FEATURES))
-
     def isotropic_model(c_in, width=None):  # the widest isotropic network within the gauge network's budget
         if width is None:
+            budget = n_params(gauge_model(c_in))
             width = max(w for w in range(2, 512) if n_params(isotropic_model(c_in, w)) <= budget)
         return IsotropicNet(c_in, width, args.depth, n_classes, args.head_width)
 
     runs = [("gauge", "intrinsic", gauge_model), ("isotropic", "intrinsic", isotropic_model)]
     runs.append(("isotropic", "xyz", isotropic_model))
+    if not args.no_constant:
+        runs += [("gauge", "constant", gauge_model), ("isotropic", "constant", isotropic_model)]
     rows = []
     # invariance checks on a few test meshes, spread over the classes
     check_meshes = [test_meshes[i] for i in np.linspace(0, len(test_meshes) - 1, args.check_meshes).astype(int)]
@@ -381,7 +394,7 @@ def main(argv=None) -> None:
         train_acc, test_acc = accuracy(model, train_batches), accuracy(model, test_batches)
         seconds = time.perf_counter() - t0
         rotation = rotation_change(model, check_meshes, fn, np.random.default_rng(args.seed + 2))
-        gauge = gauge_change(model, check_meshes, np.random.default_rng(args.seed + 3)) if name == "gauge" else None
+        gauge = gauge_change(model, check_meshes, fn, np.random.default_rng(args.seed + 3)) if name == "gauge" else None
         rows.append((name, feature_name, n_params(model), train_acc, test_acc, seconds, rotation, gauge))
         print(f"  {name} ({feature_name}): {seconds:.1f} s")
 

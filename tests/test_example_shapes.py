@@ -123,8 +123,14 @@ def test_tiny_run_prints_the_table(example, capsys, torch_globals):
     )
     out = capsys.readouterr().out
     assert "| model | inputs | params | train acc | test acc (rotated) |" in out
-    rows = re.findall(r"^\| (gauge|isotropic) \| (intrinsic|xyz) \| (\d+) \| ([\d.]+) \| ([\d.]+) \|", out, re.M)
-    assert [(r[0], r[1]) for r in rows] == [("gauge", "intrinsic"), ("isotropic", "intrinsic"), ("isotropic", "xyz")]
+    rows = re.findall(r"^\| (gauge|isotropic) \| (\w+) \| (\d+) \| ([\d.]+) \| ([\d.]+) \|", out, re.M)
+    assert [(r[0], r[1]) for r in rows] == [
+        ("gauge", "intrinsic"),
+        ("isotropic", "intrinsic"),
+        ("isotropic", "xyz"),
+        ("gauge", "constant"),
+        ("isotropic", "constant"),
+    ]
     params = [int(r[2]) for r in rows]
-    assert max(params[1:]) <= params[0]  # baselines within the gauge network's budget
+    assert params[1] <= params[0] and params[4] <= params[3]  # baselines within the gauge network's budget
     assert all(0.0 <= float(r[4]) <= 1.0 for r in rows)
