@@ -6,11 +6,11 @@ multiplies by per-edge phases ``e^{i (n theta + l alpha)}`` (conjugating across 
 transporters) and then by complex weights that do not depend on the edge. The layer therefore
 
 1. aggregates, for every input order ``l``, the few angular moments it needs,
-   ``S_{n,j}[p] = sum_{q -> p} h_j(r) / deg(p) e^{i (n theta + l alpha)} conj^f(x_q)``, with one
-   sparse (CSR) matrix product per input order: the per-edge phases and ring weights are the
-   matrix entries, built once per geometry (:class:`OperatorCache`, keyed on the geometry object);
-2. applies the weights per vertex: one dense matrix product per (input order, output order),
-   each aggregate feeding exactly one output order;
+   ``S_{n,j}[p] = sum_{q -> p} h_j(r) / deg(p) e^{i (n theta + l alpha)} conj^f(x_q)``; every
+   moment feeds exactly one output order ``|l + n|``, so the moments of one (input order, output
+   order) pair come from one sparse (CSR) matrix product whose entries are the per-edge phases and
+   ring weights, built once per geometry (:class:`OperatorCache`, keyed on the geometry object);
+2. applies the weights per vertex: one dense matrix product per (input order, output order);
 3. adds the self-interaction (commuting with rho) and biases on trivial fields.
 
 The per-edge work is a fused gather-multiply-add without (E, C) intermediates; memory is linear in
