@@ -14,6 +14,15 @@ from gaugeconv.testing import check_gauge_equivariance
 from gaugeconv.unet import GaugeUNet
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: one thread avoids oversubscription on a shared CPU (much faster here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def randomize(model, seed=0):
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
