@@ -78,6 +78,9 @@ class GaugeResNet(nn.Module):
     pool : "mean", "max", "area" or None; with a pool the output is one row per mesh
         (``geometry.n_graphs``), without one row per vertex
     head_width : width of the MLP hidden layer of the invariant head
+    cache : the :class:`~gaugeconv.nn.OperatorCache` shared by all convolutions; default
+        ``OperatorCache()`` (latest geometry only); ``OperatorCache(max_geometries=None)`` keeps
+        every live geometry's operators, e.g. when training cycles through fixed batches
 
     Shapes
     ------
@@ -101,13 +104,14 @@ class GaugeResNet(nn.Module):
         samples: int = 15,
         pool: str | None = "mean",
         head_width: int = 64,
+        cache: OperatorCache | None = None,
     ):
         super().__init__()
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
         self.in_type, self.hidden_type, self.out_type, self.pool = in_type, hidden_type, out_type, pool
         # one operator cache for all convolutions: those with equal input types share operators
-        kw = {"rings": rings, "band_limit": band_limit, "radius": radius, "cache": OperatorCache()}
+        kw = {"rings": rings, "band_limit": band_limit, "radius": radius, "cache": cache or OperatorCache()}
         self.lift = GaugeConv(in_type, hidden_type, **kw)
         self.blocks = nn.ModuleList(
             GaugeResBlock(hidden_type, nonlinearity=nonlinearity, samples=samples, **kw) for _ in range(depth)

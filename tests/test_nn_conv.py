@@ -327,13 +327,32 @@ def test_shared_operator_cache(meshes):
     torch.testing.assert_close(a(x, g), alone, atol=1e-14, rtol=0)
     b(x, g)
     c(torch.randn(g.n_vertices, 3, dtype=torch.float64), g)
-    assert len(cache._ops) == 2 and cache.nbytes > 0
+    assert len(cache) == 2 and cache.nbytes > 0
     other = meshes["torus"].to_torch(torch.float64)
     a(torch.randn(other.n_vertices, t_in.dim, dtype=torch.float64), other)
-    assert len(cache._ops) == 1  # a new geometry replaces the old entries
+    assert len(cache) == 1  # a new geometry replaces the old entries
     copy = pickle.loads(pickle.dumps(a))
     assert copy.operator_cache.nbytes == 0
     torch.testing.assert_close(copy(x, g), alone, atol=1e-14, rtol=0)
+
+
+def test_operator_cache_keeps_several_geometries(meshes):
+    from gaugeconv.nn import OperatorCache
+
+    geos = [meshes[name].to_torch(torch.float64) for name in ("disc", "torus", "icosphere")]
+    builds = []
+    for limit, expected in ((2, [0, 1, 2, 0]), (None, [0, 1, 2])):
+        cache, builds = OperatorCache(max_geometries=limit), []
+        for i in (0, 1, 2, 0, 2):
+            cache.get(geos[i], "key", lambda i=i: builds.append(i) or [])
+        assert builds == expected
+    del geos[1]
+    import gc
+
+    gc.collect()
+    assert len(cache) == 2  # entries vanish with their geometry
+    with pytest.raises(ValueError, match="max_geometries"):
+        OperatorCache(max_geometries=0)
 
 
 def test_float32_within_tolerance_table(meshes):

@@ -110,41 +110,63 @@ def _csr(table, rows_of_edge, cols_of_edge, n_rows, n_cols, memo: dict):
 
 
 class OperatorCache:
-    """The sparse operators of GaugeConv layers for the most recently seen geometry.
+    """The sparse operators of GaugeConv layers, per geometry and layer signature.
 
-    Keyed on the geometry object (through a weak reference: the cache never keeps a geometry
-    alive) and on the layers' signature; a new geometry replaces the old entries. Share one
-    instance between layers to build common operators once. Emptied when pickled or copied.
+    Weakly keyed on the geometry object (the cache never keeps a geometry alive; entries vanish
+    with it). Holds the ``max_geometries`` most recently used geometries (default 1: the latest;
+    None: every live geometry, e.g. when training cycles through a fixed list of batches).
+    Share one instance between layers to build common operators once. Emptied when pickled or
+    copied.
+
+    Parameters
+    ----------
+    max_geometries : int >= 1 or None
     """
 
-    def __init__(self):
-        self._ref = None
-        self._ops = {}
+    def __init__(self, max_geometries: int | None = 1):
+        if max_geometries is not None and (not isinstance(max_geometries, int) or max_geometries < 1):
+            raise ValueError(f"max_geometries must be None or an integer >= 1, got {max_geometries!r}")
+        self.max_geometries = max_geometries
+        self._ops = weakref.WeakKeyDictionary()  # geometry -> {key: operators}
+        self._order = []  # weak references, least recently used first
 
     def get(self, geometry, key, build):
         """``build()`` once per (geometry, key); ``geometry`` must stay the same object."""
-        if self._ref is None or self._ref() is not geometry:
-            self._ref, self._ops = weakref.ref(geometry), {}
-        if key not in self._ops:
-            self._ops[key] = build()
-        return self._ops[key]
+        entry = self._ops.get(geometry)
+        if entry is None:
+            entry = self._ops[geometry] = {}
+        self._order = [r for r in self._order if r() is not None and r() is not geometry]
+        self._order.append(weakref.ref(geometry))
+        if self.max_geometries is not None:
+            while len(self._order) > self.max_geometries:
+                old = self._order.pop(0)()
+                if old is not None:
+                    self._ops.pop(old, None)
+        if key not in entry:
+            entry[key] = build()
+        return entry[key]
+
+    def __len__(self) -> int:
+        """Number of cached (geometry, layer signature) entries."""
+        return sum(len(entry) for entry in self._ops.values())
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the cached sparse matrices."""
         seen = {}
-        for ops in self._ops.values():
-            for pairs in ops:
-                for a in (m for pair in pairs for m in pair):
-                    for t in (a.crow_indices(), a.col_indices(), a.values()):
-                        seen[t.data_ptr()] = t.numel() * t.element_size()  # shared index tensors once
+        for entry in self._ops.values():
+            for ops in entry.values():
+                for pairs in ops:
+                    for a in (m for pair in pairs for m in pair):
+                        for t in (a.crow_indices(), a.col_indices(), a.values()):
+                            seen[t.data_ptr()] = t.numel() * t.element_size()  # shared index tensors once
         return sum(seen.values())
 
     def __getstate__(self):
-        return {}
+        return {"max_geometries": self.max_geometries}
 
     def __setstate__(self, state):
-        self.__init__()
+        self.__init__(state["max_geometries"])
 
 
 class GaugeConv(nn.Module):
