@@ -136,8 +136,9 @@ def make_sample(name: str, rng: np.random.Generator, rotate: bool):
         k *= rng.uniform(1.0, 2.5) / np.linalg.norm(k)
         u = rng.normal(size=3)
         v = v + 0.05 * np.sin(v @ k + rng.uniform(0, 2 * np.pi))[:, None] * (u / np.linalg.norm(u))
+    rotation = random_rotation(rng)  # drawn either way: the same seed gives the same shapes, rotated or not
     if rotate:
-        v = v @ random_rotation(rng).T
+        v = v @ rotation.T
     return make_mesh(v, f, name=name)
 
 
@@ -371,8 +372,9 @@ def main(argv=None) -> None:
 
     def isotropic_model(c_in, width=None):  # the widest isotropic network within the gauge network's budget
         if width is None:
-            budget = n_params(gauge_model(c_in))
-            width = max(w for w in range(2, 512) if n_params(isotropic_model(c_in, w)) <= budget)
+            with torch.random.fork_rng():  # the trial networks must not move the seeded generator
+                budget = n_params(gauge_model(c_in))
+                width = max(w for w in range(2, 512) if n_params(isotropic_model(c_in, w)) <= budget)
         return IsotropicNet(c_in, width, args.depth, n_classes, args.head_width)
 
     runs = [("gauge", "intrinsic", gauge_model), ("isotropic", "intrinsic", isotropic_model)]
