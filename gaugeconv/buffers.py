@@ -241,11 +241,11 @@ class Geometry:
             if not isinstance(value, np.ndarray):
                 value = value.detach().cpu().numpy()
             if kind is np.float64:
-                out[name] = torch.as_tensor(np.asarray(value, np.float64)).to(device=device, dtype=dtype)
+                out[name] = torch.as_tensor(np.require(value, np.float64, "W")).to(device=device, dtype=dtype)
             elif kind is np.int64:
-                out[name] = torch.as_tensor(np.asarray(value, np.int64)).to(device=device)
+                out[name] = torch.as_tensor(np.require(value, np.int64, "W")).to(device=device)
             else:
-                out[name] = torch.as_tensor(np.asarray(value, bool)).to(device=device)
+                out[name] = torch.as_tensor(np.require(value, bool, "W")).to(device=device)
         out["levels"] = tuple(level.to_torch(dtype, device) for level in self.levels)
         out["pools"] = tuple(pool.to_torch(dtype, device) for pool in self.pools)
         return replace(self, **out)
