@@ -98,8 +98,11 @@ def _edge_lengths(vertices, faces):
     return np.linalg.norm(vertices[e[:, 0]] - vertices[e[:, 1]], axis=1)
 
 
-def make_sample(name: str, rng: np.random.Generator, rotate: bool):
+def make_sample(name: str, rng: np.random.Generator, rotate: bool, displacement: float = 0.05):
     """One random mesh of class ``name``: deformed, remeshed and (if ``rotate``) rotated.
+
+    ``displacement`` is the amplitude of each of the three smooth waves added to the vertices of the
+    shape scaled to RMS radius 1.
 
     Returns
     -------
@@ -135,20 +138,20 @@ def make_sample(name: str, rng: np.random.Generator, rotate: bool):
         k = rng.normal(size=3)
         k *= rng.uniform(1.0, 2.5) / np.linalg.norm(k)
         u = rng.normal(size=3)
-        v = v + 0.05 * np.sin(v @ k + rng.uniform(0, 2 * np.pi))[:, None] * (u / np.linalg.norm(u))
+        v = v + displacement * np.sin(v @ k + rng.uniform(0, 2 * np.pi))[:, None] * (u / np.linalg.norm(u))
     rotation = random_rotation(rng)  # drawn either way: the same seed gives the same shapes, rotated or not
     if rotate:
         v = v @ rotation.T
     return make_mesh(v, f, name=name)
 
 
-def make_dataset(per_class: int, seed: int, rotate: bool):
+def make_dataset(per_class: int, seed: int, rotate: bool, displacement: float = 0.05):
     """``per_class`` samples of every class, in class order; (meshes, labels (N,) int64)."""
     rng = np.random.default_rng(seed)
     meshes, labels = [], []
     for label, name in enumerate(CLASSES):
         for _ in range(per_class):
-            meshes.append(make_sample(name, rng, rotate))
+            meshes.append(make_sample(name, rng, rotate, displacement))
             labels.append(label)
     return meshes, np.array(labels, dtype=np.int64)
 
@@ -337,6 +340,7 @@ def main(argv=None) -> None:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--train-rotated", action="store_true", help="rotate the training meshes too")
     parser.add_argument("--check-meshes", type=int, default=8, help="test meshes for the invariance checks")
+    parser.add_argument("--displacement", type=float, default=0.05, help="amplitude of the smooth random waves")
     parser.add_argument("--no-constant", action="store_true", help="skip the runs on constant inputs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
@@ -350,8 +354,8 @@ def main(argv=None) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average {load:.2f} at start")
 
     t0 = time.perf_counter()
-    train_meshes, train_y = make_dataset(args.per_class, args.seed, rotate=args.train_rotated)
-    test_meshes, test_y = make_dataset(args.test_per_class, args.seed + 1, rotate=True)
+    train_meshes, train_y = make_dataset(args.per_class, args.seed, args.train_rotated, args.displacement)
+    test_meshes, test_y = make_dataset(args.test_per_class, args.seed + 1, True, args.displacement)
     train_g = [preprocess(m) for m in train_meshes]
     test_g = [preprocess(m) for m in test_meshes]
     sizes = np.array([g.n_vertices for g in train_g + test_g])
