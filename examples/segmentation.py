@@ -257,9 +257,9 @@ def accuracy(model, key, samples):
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (seconds)")
-    parser.add_argument("--steps", type=int, default=None, help="full-batch training steps (default 120, quick 3)")
-    parser.add_argument("--train", type=int, default=None, help="training meshes (default 8, quick 2)")
-    parser.add_argument("--test", type=int, default=None, help="test meshes (default 4, quick 2)")
+    parser.add_argument("--steps", type=int, default=None, help="full-batch training steps (default 150, quick 3)")
+    parser.add_argument("--train", type=int, default=None, help="training meshes (default 20, quick 2)")
+    parser.add_argument("--test", type=int, default=None, help="test meshes (default 6, quick 2)")
     parser.add_argument("--levels", type=int, default=2, help="coarse levels of the U-Net (default 2)")
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--seed", type=int, default=0)
@@ -270,9 +270,9 @@ def main(argv=None) -> None:
         help="comma-separated subset of gauge,isotropic,gauge-flat,conditional (default gauge,isotropic; quick: all)",
     )
     args = parser.parse_args(argv)
-    steps = args.steps if args.steps is not None else (3 if args.quick else 120)
-    n_train = args.train if args.train is not None else (2 if args.quick else 8)
-    n_test = args.test if args.test is not None else (2 if args.quick else 4)
+    steps = args.steps if args.steps is not None else (3 if args.quick else 150)
+    n_train = args.train if args.train is not None else (2 if args.quick else 20)
+    n_test = args.test if args.test is not None else (2 if args.quick else 6)
 
     info = dist.init()
     torch.set_num_threads(args.threads)
