@@ -16,12 +16,12 @@ field. Models, with a similar parameter budget:
 * ``gauge-flat``: three :class:`~gaugeconv.nn.GaugeConv` layers on the mesh alone (no pooling);
 * ``conditional``: three :class:`~gaugeconv.nn.ConditionalGaugeConv` layers on regular C4 fields
   (inputs lifted to 4 orientations, invariant readout by averaging them), same receptive field
-  as ``gauge-flat``. Its kernel MLP runs on every (edge, orientation pair): about 20x the cost of
-  GaugeConv, so it is compared on a smaller run (second command below).
+  as ``gauge-flat``. Its kernel MLP runs on every (edge, orientation pair): about 4x the training time
+  of ``gauge-flat`` per step here, so it is compared on a smaller run (second command below).
 
 Run ``python examples/segmentation.py`` (U-Nets, a few minutes on 2 CPU cores),
-``python examples/segmentation.py --models gauge-flat,conditional --train 4 --steps 60`` (conditional
-message passing against GaugeConv), ``--quick`` for a smoke run of all four, or data-parallel
+``python examples/segmentation.py --models gauge-flat,conditional --train 4 --test 4 --steps 60``
+(conditional message passing against GaugeConv), ``--quick`` for a smoke run of all four, or data-parallel
 ``torchrun --standalone --nproc_per_node 2 examples/segmentation.py`` (:mod:`gaugeconv.distributed`:
 gloo on CPU, NCCL on GPUs).
 """
