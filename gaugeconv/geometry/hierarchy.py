@@ -135,8 +135,8 @@ def farthest_point_order(points: np.ndarray, count: int, seeds) -> np.ndarray:
     farthest (Euclidean) from all chosen ones, ties to the lowest index.
 
     Exact, and fast: choosing a point can only lower the distances inside the current covering
-    radius, so only that ball (a k-d tree query) is updated, and a heap with lazy deletion keeps
-    the maximum; the total work is about ``V log count`` instead of ``V count``.
+    radius, so only that ball (a k-d tree query) is updated, and the maximum is kept per block of
+    ``sqrt(V)`` points (only the blocks the ball touches are recomputed).
 
     Parameters
     ----------
@@ -148,32 +148,35 @@ def farthest_point_order(points: np.ndarray, count: int, seeds) -> np.ndarray:
     -------
     (count,) int64, distinct indices; every prefix is well spread.
     """
-    import heapq
-
     from scipy.spatial import cKDTree
 
     points = np.asarray(points, dtype=np.float64)
     seeds = np.asarray(seeds, dtype=np.int64)
+    n = len(points)
     order = np.empty(count, dtype=np.int64)
     order[: len(seeds)] = seeds
-    d = np.full(len(points), np.inf)
+    width = max(int(np.ceil(np.sqrt(n))), 1)
+    n_blocks = -(-n // width)
+    flat = np.full(n_blocks * width, -np.inf)  # squared distance to the chosen points; padding -inf
+    flat[:n] = np.inf
     for s in seeds:
-        np.minimum(d, np.sum((points - points[s]) ** 2, axis=1), out=d)
-    heap = list(zip((-d).tolist(), range(len(points))))
-    heapq.heapify(heap)
+        np.minimum(flat[:n], np.sum((points - points[s]) ** 2, axis=1), out=flat[:n])
+    blocks = flat.reshape(n_blocks, width)  # a view: block maxima are recomputed from it
+    block_max = blocks.max(axis=1)
     tree = cKDTree(points)
     for k in range(len(seeds), count):
-        while -heap[0][0] != d[heap[0][1]]:  # stale entry: that distance has dropped since
-            heapq.heappop(heap)
-        best, nxt = heapq.heappop(heap)
+        b = int(np.argmax(block_max))  # first block holding the maximum, then its first index
+        j = int(np.argmax(blocks[b]))
+        nxt = b * width + j
         order[k] = nxt
-        ball = np.asarray(tree.query_ball_point(points[nxt], np.sqrt(-best) * (1 + 1e-12) + 1e-300), dtype=np.int64)
+        radius = np.sqrt(blocks[b, j]) * (1 + 1e-12) + 1e-300
+        ball = np.asarray(tree.query_ball_point(points[nxt], radius), dtype=np.int64)
         nd = np.sum((points[ball] - points[nxt]) ** 2, axis=1)
-        lower = nd < d[ball]
-        changed, values = ball[lower], nd[lower]
-        d[changed] = values
-        for value, j in zip((-values).tolist(), changed.tolist()):
-            heapq.heappush(heap, (value, j))
+        lower = nd < flat[ball]
+        changed = ball[lower]
+        flat[changed] = nd[lower]
+        touched = np.unique(changed // width)
+        block_max[touched] = blocks[touched].max(axis=1)
     return order
 
 
