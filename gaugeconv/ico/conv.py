@@ -72,6 +72,10 @@ class IcoConv(nn.Module):
     ------
     forward(x): atlas tensor ``(B, C_in, V)`` -> ``(B, C_out, V)``, atlas order; convert with
     :meth:`IcoAtlas.to_atlas` / :meth:`IcoAtlas.to_vertices` (``ico_atlas(level)``).
+
+    Regular input fields must be orientation-constant at the 12 corners (which have no C6 frame);
+    every ico layer's output is, and so is anything built from scalars. The output's corners are
+    set by :class:`CornerRule`.
     """
 
     def __init__(self, in_type: FieldType, out_type: FieldType, level: int, bias: bool = True, transport: bool = True):
