@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-import weakref
 
 import numpy as np
 import torch
@@ -49,7 +48,7 @@ from torch import nn
 
 from gaugeconv import FieldType, Geometry, make_mesh, preprocess, shapes
 from gaugeconv.models import GaugeResNet
-from gaugeconv.nn import GaugeConv, OperatorCache, global_pool
+from gaugeconv.nn import OperatorCache, global_pool
 from gaugeconv.testing import random_gauge
 
 CLASSES = ("sphere", "torus", "cylinder", "disc", "mobius", "box", "capsule", "cone")
@@ -232,36 +231,14 @@ class IsotropicNet(nn.Module):
         return self.head(global_pool(x, geometry, "mean"))
 
 
-class AllGeometriesCache(OperatorCache):
-    """An :class:`~gaugeconv.nn.OperatorCache` that keeps the operators of every geometry it has
-    seen (weakly keyed), not only those of the most recent one.
-
-    Written here for this example: training cycles through a fixed list of batched geometries, and
-    with the library's cache every step would rebuild the sparse operators (several times the cost
-    of a forward pass). Memory: about 100 MB per 8000 vertices for the hidden type used here.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self._by_geometry = weakref.WeakKeyDictionary()
-
-    def get(self, geometry, key, build):
-        ops = self._by_geometry.setdefault(geometry, {})
-        if key not in ops:
-            ops[key] = build()
-        return ops[key]
-
-
 def gauge_network(c_in: int, hidden: FieldType, depth: int, n_classes: int, head_width: int) -> GaugeResNet:
     """:class:`gaugeconv.models.GaugeResNet` on ``c_in`` invariant inputs, gated nonlinearities,
-    mean pooling, every convolution sharing one :class:`AllGeometriesCache`."""
+    mean pooling. Training cycles through a fixed list of batched geometries, so the layers share
+    one operator cache that keeps every geometry's operators (otherwise each step would rebuild
+    them, several times the cost of a forward pass)."""
     in_type = FieldType(f"{c_in}x0", group=hidden.group)
-    model = GaugeResNet(in_type, hidden, n_classes, depth=depth, pool="mean", head_width=head_width)
-    cache = AllGeometriesCache()
-    for module in model.modules():
-        if isinstance(module, GaugeConv):
-            module.operator_cache = cache
-    return model
+    cache = OperatorCache(max_geometries=None)
+    return GaugeResNet(in_type, hidden, n_classes, depth=depth, pool="mean", head_width=head_width, cache=cache)
 
 
 def n_params(model: nn.Module) -> int:
