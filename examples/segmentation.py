@@ -72,7 +72,10 @@ def load_ant():
 
 def remesh(base, labels, rng, rotate: bool):
     """A random new mesh of the ant with transferred labels: subdivide, decimate, deform, rotate."""
-    import pyvista
+    try:
+        import pyvista
+    except ImportError:
+        raise SystemExit("this example remeshes with pyvista: pip install pyvista") from None
     from scipy.spatial import cKDTree
     from scipy.spatial.transform import Rotation
 
