@@ -180,3 +180,9 @@ def test_pool_bad_input():
         MobiusPool(t, mode="median")
     with pytest.raises(ValueError, match="expected features"):
         MobiusGlobalPool(t)(torch.zeros(1, 3, 5, 8))
+
+
+@pytest.mark.parametrize("make", [MobiusNonlinearity, MobiusBatchNorm, MobiusGlobalPool, MobiusPool])
+def test_layers_reject_wrong_channel_counts(make):
+    with pytest.raises(ValueError, match="expected features"):
+        make(TYPES["mixed"])(torch.zeros(1, 2, 5, 8))

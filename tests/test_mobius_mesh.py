@@ -211,3 +211,26 @@ def test_mesh_path_with_random_o2_gauges_equals_grid_path(geometry):
 def test_layout_of_o2_irreps_on_the_strip():
     layout = field_layout(O2_TYPES[0])
     assert layout.kinds == ("trivial", "sign", "irrep") and layout.dim == 4
+
+
+def test_layout_helpers_reject_bad_shapes():
+    with pytest.raises(ValueError, match=r"\(B, C, W, L\)"):
+        grid_to_vertices(torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="multiple of 5"):
+        vertices_to_grid(torch.zeros(1, 7, 2), W)
+
+
+def test_flip_reduction_rejects_a_disconnected_mesh(geometry):
+    from dataclasses import replace
+
+    keep = geometry.edge_index[1] != 0  # vertex 0 loses its incoming edges: unreachable from root 1
+    cut = replace(
+        geometry,
+        edge_index=geometry.edge_index[:, keep],
+        log_r=geometry.log_r[keep],
+        log_theta=geometry.log_theta[keep],
+        transport_angle=geometry.transport_angle[keep],
+        transport_flip=geometry.transport_flip[keep],
+    )
+    with pytest.raises(ValueError, match="connected"):
+        flip_reduction(cut, root=1)
