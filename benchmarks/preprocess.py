@@ -126,7 +126,8 @@ def main(argv=None) -> None:
         rows[level] = per_vertex
         spread = per_vertex / rows[args.levels[0]]
         print(
-            f"{level:>5} {V:>8} {len(base_edges[0]):>9} {seconds:>8.3f} {cpu:>6.3f} {per_vertex * 1e6:>6.2f} {spread:>7.2f} "
+            f"{level:>5} {V:>8} {len(base_edges[0]):>9} {seconds:>8.3f} {cpu:>6.3f} "
+            f"{per_vertex * 1e6:>6.2f} {spread:>7.2f} "
             f"{peak / V:>8.0f} {out_bytes / V:>7.0f} {base:>10.3f} {seconds / base:>6.1f}"
         )
         rows[(level, "s")] = seconds
