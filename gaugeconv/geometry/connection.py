@@ -26,8 +26,15 @@ TWO_PI = 2.0 * np.pi
 
 def side_lengths(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Lengths of the face sides: ``out[f, i] = |v[faces[f, i]] - v[faces[f, (i+1) % 3]]|``, (F, 3)."""
-    p = vertices[faces]
-    return np.linalg.norm(p - np.roll(p, -1, axis=1), axis=2)
+    out = np.zeros(faces.shape)
+    nxt = np.roll(faces, -1, axis=1)
+    for k in range(3):  # per coordinate: contiguous gathers, no (F, 3, 3) temporaries
+        coord = np.ascontiguousarray(vertices[:, k])
+        d = coord[faces]
+        d -= coord[nxt]
+        d *= d
+        out += d
+    return np.sqrt(out, out=out)
 
 
 def corner_angles(lengths: np.ndarray) -> np.ndarray:
@@ -41,8 +48,8 @@ def corner_angles(lengths: np.ndarray) -> np.ndarray:
     l_opp = np.roll(lengths, -1, axis=1)  # side opposite the corner
     s = 0.5 * (l_next + l_prev + l_opp)
     num = np.clip((s - l_next) * (s - l_prev), 0.0, None)
-    den = np.clip(s * (s - l_opp), 0.0, None)
-    return 2.0 * np.arctan2(np.sqrt(num), np.sqrt(den))
+    den = s * (s - l_opp)  # > 0 for every proper triangle (validated)
+    return 2.0 * np.arctan(np.sqrt(num / den))
 
 
 @dataclass(frozen=True)
@@ -197,23 +204,31 @@ def vertex_frames(vertices: np.ndarray, fans: Fans, conn: Connection, angles: np
     n is the angle-weighted normal in p's local orientation; e1 the direction to p's first
     neighbour (angle 0) projected onto the tangent plane; e2 = n x e1. Intrinsic angles are
     rescaled at curved vertices, so the frame is exact for display, not for measurement.
+    Computed per coordinate in face order (sequential memory access; the sum is order-free).
     """
     faces = fans.faces
     n_vertices = len(vertices)
-    p = vertices[faces]
-    face_normal = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
-    face_normal /= np.linalg.norm(face_normal, axis=1, keepdims=True)
-    c = fans.corner
-    sign = np.where(fans.direction.astype(bool), -1.0, 1.0)
-    weight = angles.reshape(-1)[c] * sign
-    owner = faces.reshape(-1)[c]
-    normal = np.stack(
-        [np.bincount(owner, weights=weight * face_normal[c // 3, k], minlength=n_vertices) for k in range(3)], axis=1
-    )
+    x, y, z = (np.ascontiguousarray(vertices[:, k]) for k in range(3))
+    fx, fy, fz = x[faces], y[faces], z[faces]  # (F, 3) corner coordinates
+    ux, uy, uz = fx[:, 1] - fx[:, 0], fy[:, 1] - fy[:, 0], fz[:, 1] - fz[:, 0]
+    wx, wy, wz = fx[:, 2] - fx[:, 0], fy[:, 2] - fy[:, 0], fz[:, 2] - fz[:, 0]
+    del fx, fy, fz
+    face_normal = (uy * wz - uz * wy, uz * wx - ux * wz, ux * wy - uy * wx)
+    inv_norm = 1.0 / np.sqrt(face_normal[0] ** 2 + face_normal[1] ** 2 + face_normal[2] ** 2)
+    # angle weight of every corner, negative where the vertex's fan runs against the face
+    weight = np.where(fans.corner_direction.reshape(-1, 3) == 1, -angles, angles)
+    weight *= inv_norm[:, None]
+    owner = faces.reshape(-1)
+    normal = np.empty((n_vertices, 3))
+    for k in range(3):
+        normal[:, k] = np.bincount(owner, weights=(weight * face_normal[k][:, None]).reshape(-1), minlength=n_vertices)
     normal /= np.linalg.norm(normal, axis=1, keepdims=True)
-    first = conn.edge_index[0, np.cumsum(np.r_[0, conn.degree[:-1]])]
+    first = conn.edge_index[0, np.cumsum(conn.degree) - conn.degree]
     t = vertices[first] - vertices
-    t -= np.sum(t * normal, axis=1, keepdims=True) * normal
-    e1 = t / np.linalg.norm(t, axis=1, keepdims=True)
-    e2 = np.cross(normal, e1)
-    return np.stack([e1, e2, normal], axis=1)
+    t -= np.einsum("vi,vi->v", t, normal)[:, None] * normal
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    frames = np.empty((n_vertices, 3, 3))
+    frames[:, 0] = t
+    frames[:, 1] = np.cross(normal, t)
+    frames[:, 2] = normal
+    return frames
