@@ -76,20 +76,20 @@ class Connection:
 def _segment_exclusive_cumsum(values: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """Exclusive cumulative sums restarting at each segment ``offset[v]:offset[v+1]``.
 
-    Grouped by segment length so the sums never accumulate across vertices (no cancellation).
+    A segmented Hillis-Steele scan: ``ceil(log2(longest segment))`` sequential passes. Every
+    output is a sum of at most one segment's values, never a running total across vertices, so
+    no precision is lost to cancellation.
     """
-    out = np.empty_like(values)
     counts = np.diff(offset)
-    for length in np.unique(counts):
-        if length == 0:
-            continue
-        starts = offset[:-1][counts == length]
-        idx = starts[:, None] + np.arange(length)
-        block = values[idx]
-        acc = np.cumsum(block, axis=1)
-        acc -= block
-        out[idx] = acc
-    return out
+    position = np.arange(values.size) - np.repeat(offset[:-1], counts)  # index within the segment
+    acc = values.copy()  # inclusive scan
+    shift = 1
+    longest = int(counts.max()) if counts.size else 0
+    while shift < longest:
+        acc[shift:] += np.where(position[shift:] >= shift, acc[:-shift], 0.0)
+        shift *= 2
+    acc -= values
+    return acc
 
 
 def _wrap_inplace(a: np.ndarray) -> np.ndarray:

@@ -22,8 +22,9 @@ transporters enter as continuous angles, they need not lie in C_N (unlike
 :class:`~gaugeconv.nn.GaugeConv` on regular fields). Gauge rotations that are not multiples of
 ``2 pi / N`` do not act on regular fields at all (a regular field is a function sampled at N
 orientations); a network with scalar inputs and outputs (lift by repeating, average over the
-orientations) is approximately invariant under them, more closely as N grows (docs/multiscale.md). Reflections (non-orientable meshes, flipped
-transporters) are not supported: use O(2) irreps with GaugeConv there.
+orientations) is approximately invariant under them, more closely as N grows (docs/multiscale.md).
+Reflections (non-orientable meshes, flipped transporters) are not supported: use O(2) irreps with
+GaugeConv there.
 """
 
 from __future__ import annotations
