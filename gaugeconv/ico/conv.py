@@ -100,10 +100,7 @@ class IcoConv(nn.Module):
         self.bias = nn.Parameter(torch.empty(n_fields)) if bias else None
         atlas = ico_atlas(level)
         n = atlas.n
-        k, s, t = np.meshgrid(np.arange(5), np.arange(n), np.arange(2 * n), indexing="ij")
-        valid = ((k * (n + 2) + s) * (2 * n) + t).reshape(-1)
-        valid = np.concatenate([valid, [0, 0]])  # the poles are corners: filled by the corner rule
-        self.register_buffer("valid", torch.as_tensor(valid), persistent=False)
+        self.n = n
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -120,10 +117,15 @@ class IcoConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         padded = self.pad(x)  # (B, C_in, 5 (n+2), 2n+2)
         bias = None if self.bias is None else self.bias[self.bias_index]
-        out = F.conv2d(padded, self.kernel(), bias)  # (B, C_out, 5 (n+2) - 2, 2n)
+        out = F.conv2d(padded, self.kernel(), bias)  # (B, C_out, 5 (n+2) - 2, 2n), contiguous
         b, c = out.shape[:2]
-        out = out.reshape(b * c, -1).index_select(1, self.valid).reshape(b, c, -1)  # (B, C_out, V) atlas order
-        return self.corner_rule(out, inplace=True)
+        n = self.n
+        # the chart cells are a strided block of the output (rows k (n+2) + s, all 2n columns):
+        # copy them into atlas order (B, C_out, V); the two pole slots are set by the corner rule
+        charts = out.as_strided((b, c, 5, n, 2 * n), (out.stride(0), out.stride(1), (n + 2) * 2 * n, 2 * n, 1))
+        result = out.new_zeros(b, c, 10 * n * n + 2)
+        result[..., :-2].view(b, c, 5, n, 2 * n).copy_(charts)
+        return self.corner_rule(result, inplace=True)
 
     def extra_repr(self) -> str:
         return f"{self.in_type} -> {self.out_type}, level={self.level} | {self.weight.numel()} weights"
