@@ -93,7 +93,7 @@ def profile(level: int, top: int = 25) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", type=int, nargs="+", default=[5, 6, 7, 8])
-    parser.add_argument("--repeats", type=int, default=3, help="best of this many runs (at most two at level >= 8)")
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
     parser.add_argument("--profile", type=int, metavar="LEVEL", help="also print a cProfile summary at LEVEL")
     args = parser.parse_args(argv)
 
@@ -107,7 +107,7 @@ def main(argv=None) -> None:
     rows = {}
     for level in args.levels:
         mesh = shapes.icosahedron(level)  # not timed
-        repeats = min(args.repeats, 2) if level >= 8 else args.repeats
+        repeats = args.repeats
         geometry = preprocess(mesh)
         seconds, cpu = best_time(repeats, preprocess, mesh)
         base_edges, _ = baseline_tangent_angles(mesh.vertices, mesh.faces)

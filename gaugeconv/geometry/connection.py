@@ -76,20 +76,21 @@ class Connection:
 def _segment_exclusive_cumsum(values: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """Exclusive cumulative sums restarting at each segment ``offset[v]:offset[v+1]``.
 
-    A segmented Hillis-Steele scan: ``ceil(log2(longest segment))`` sequential passes. Every
-    output is a sum of at most one segment's values, never a running total across vertices, so
-    no precision is lost to cancellation.
+    Grouped by segment length, so every output is a sum within one segment, never a running total
+    across vertices (no cancellation). (Measured faster than a segmented log-step scan.)
     """
+    out = np.empty_like(values)
     counts = np.diff(offset)
-    position = np.arange(values.size) - np.repeat(offset[:-1], counts)  # index within the segment
-    acc = values.copy()  # inclusive scan
-    shift = 1
-    longest = int(counts.max()) if counts.size else 0
-    while shift < longest:
-        acc[shift:] += np.where(position[shift:] >= shift, acc[:-shift], 0.0)
-        shift *= 2
-    acc -= values
-    return acc
+    for length in np.unique(counts):
+        if length == 0:
+            continue
+        starts = offset[:-1][counts == length]
+        idx = starts[:, None] + np.arange(length)
+        block = values[idx]
+        acc = np.cumsum(block, axis=1)
+        acc -= block
+        out[idx] = acc
+    return out
 
 
 def _wrap_inplace(a: np.ndarray) -> np.ndarray:
@@ -229,6 +230,10 @@ def vertex_frames(vertices: np.ndarray, fans: Fans, conn: Connection, angles: np
     t /= np.linalg.norm(t, axis=1, keepdims=True)
     frames = np.empty((n_vertices, 3, 3))
     frames[:, 0] = t
-    frames[:, 1] = np.cross(normal, t)
+    nx, ny, nz = normal[:, 0], normal[:, 1], normal[:, 2]
+    tx, ty, tz = t[:, 0], t[:, 1], t[:, 2]
+    frames[:, 1, 0] = ny * tz - nz * ty  # e2 = n x e1
+    frames[:, 1, 1] = nz * tx - nx * tz
+    frames[:, 1, 2] = nx * ty - ny * tx
     frames[:, 2] = normal
     return frames
