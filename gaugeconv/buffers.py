@@ -34,7 +34,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from .geometry.hierarchy import POOL_ARRAYS, PoolMap, batch_pools, build_hierarchy, transform_hierarchy
-from .groups import o2_compose, o2_inverse, wrap_angle
+from .groups import as_numpy, o2_compose, o2_inverse, wrap_angle
 from .mesh import Mesh
 
 #: Version of the saved file layout; bumped whenever a key or its meaning changes.
@@ -237,9 +237,7 @@ class Geometry:
         dtype = torch.float32 if dtype is None else dtype
         out = {}
         for name, kind in _ARRAYS.items():
-            value = getattr(self, name)
-            if not isinstance(value, np.ndarray):
-                value = value.detach().cpu().numpy()
+            value = as_numpy(getattr(self, name))
             if kind is np.float64:
                 out[name] = torch.as_tensor(np.require(value, np.float64, "W")).to(device=device, dtype=dtype)
             elif kind is np.int64:
@@ -254,9 +252,7 @@ class Geometry:
         """A copy with numpy arrays (float64), e.g. from a torch Geometry."""
         out = {}
         for name, kind in _ARRAYS.items():
-            value = getattr(self, name)
-            if not isinstance(value, np.ndarray):
-                value = value.detach().cpu().numpy()
+            value = as_numpy(getattr(self, name))
             out[name] = np.asarray(value, dtype=kind)
         out["levels"] = tuple(level.numpy() for level in self.levels)
         out["pools"] = tuple(pool.numpy() for pool in self.pools)

@@ -290,14 +290,14 @@ class FieldType:
         "SO2"``); C_N and D_N types need every transport angle to be a multiple of ``2 pi / N``
         within 1e-9. Works for numpy and torch geometries.
         """
-        flips = _as_numpy(geometry.transport_flip).astype(bool)
+        flips = as_numpy(geometry.transport_flip).astype(bool)
         if not self.has_reflections and (geometry.structure_group == "O2" or flips.any()):
             raise ValueError(
                 f"field type {self} of group {self._group} cannot be used on {geometry.name!r}: its structure "
                 f"group is O2 (non-orientable or flipped gauges); use group 'O2' or 'D<N>'"
             )
         if self._kind in ("C", "D"):
-            angle = _as_numpy(geometry.transport_angle).astype(np.float64)
+            angle = as_numpy(geometry.transport_angle).astype(np.float64)
             steps = angle * self._n / TWO_PI
             bad = np.abs(steps - np.round(steps)) > _ANGLE_TOL * self._n
             if bad.any():
@@ -358,7 +358,8 @@ class FieldType:
         return FieldType(spec, group=target), np.concatenate(blocks, axis=0)
 
 
-def _as_numpy(value) -> np.ndarray:
+def as_numpy(value) -> np.ndarray:
+    """A numpy view of an array-like or a (detached, CPU) torch tensor."""
     if isinstance(value, np.ndarray):
         return value
     if hasattr(value, "detach"):

@@ -134,6 +134,19 @@ def check_gauge_equivariance(
     return worst
 
 
+def randomize_parameters(module: torch.nn.Module, seed: int = 0, scale: float = 0.5, shift: float = 0.2):
+    """Fill every parameter of ``module`` with ``scale * N(0, 1) + shift`` (in place; returns it).
+
+    Equivariance checks should run with random, non-zero biases and weights: freshly initialised
+    layers often have zero biases, which hides the classic bug of a bias on a non-invariant field.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * scale + shift)
+    return module
+
+
 def random_isometry(mesh: Mesh, rng=None) -> tuple[Mesh, np.ndarray]:
     """The mesh rotated in 3D, translated, with vertices and faces relabelled.
 

@@ -10,24 +10,11 @@ import torch
 from gaugeconv import FieldType, preprocess
 from gaugeconv.nn import ConditionalGaugeConv
 from gaugeconv.shapes import disc, icosahedron, mobius, torus
-from gaugeconv.testing import check_gauge_equivariance, identity_transporters
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one thread avoids oversubscription on a shared CPU (much faster here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from gaugeconv.testing import check_gauge_equivariance, identity_transporters, randomize_parameters
 
 
 def randomize(layer, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in layer.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.5 + 0.2)
-    return layer
+    return randomize_parameters(layer, seed=seed, scale=0.5, shift=0.2)
 
 
 @pytest.mark.parametrize(

@@ -15,15 +15,6 @@ from gaugeconv.shapes import icosahedron
 TOL = 1e-12
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small float64 convolutions run faster on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def C6(spec):
     return FieldType(spec, group="C6")
 

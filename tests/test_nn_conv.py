@@ -16,15 +16,6 @@ from gaugeconv.testing import check_gauge_equivariance, identity_transporters
 TOL = 1e-10
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: threads only add contention on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def meshes():
     return {

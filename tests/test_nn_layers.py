@@ -27,14 +27,6 @@ from gaugeconv.testing import (
 TOL = 1e-10
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def meshes():
     return {

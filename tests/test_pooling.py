@@ -28,15 +28,6 @@ def case(request):
     return geometry, FieldType(spec, group=group)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one thread avoids oversubscription on a shared CPU (much faster here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def level_ids(geometry, k):
     ids = np.arange(geometry.n_vertices)
     for pool in geometry.pools[:k]:

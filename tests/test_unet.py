@@ -10,25 +10,12 @@ import torch
 
 from gaugeconv import FieldType, preprocess
 from gaugeconv.shapes import icosahedron, mobius, torus
-from gaugeconv.testing import check_gauge_equivariance
+from gaugeconv.testing import check_gauge_equivariance, randomize_parameters
 from gaugeconv.unet import GaugeUNet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one thread avoids oversubscription on a shared CPU (much faster here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def randomize(model, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.5 + 0.1)
-    return model
+    return randomize_parameters(model, seed=seed, scale=0.5, shift=0.1)
 
 
 def break_pools(g):

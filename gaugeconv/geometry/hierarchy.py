@@ -29,7 +29,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from ..groups import o2_compose, o2_inverse, wrap_angle
+from ..groups import as_numpy, o2_compose, o2_inverse, wrap_angle
 
 POOL_ARRAYS = {
     "sub": np.int64,
@@ -95,14 +95,14 @@ class PoolMap:
         dtype = torch.float32 if dtype is None else dtype
         out = {}
         for name, kind in POOL_ARRAYS.items():
-            value = np.asarray(_as_numpy(getattr(self, name)), kind)
+            value = np.asarray(as_numpy(getattr(self, name)), kind)
             tensor = torch.as_tensor(value).to(device=device)
             out[name] = tensor.to(dtype) if kind is np.float64 else tensor
         return replace(self, **out)
 
     def numpy(self) -> PoolMap:
         """A copy with numpy arrays (float64)."""
-        return replace(self, **{k: np.asarray(_as_numpy(getattr(self, k)), t) for k, t in POOL_ARRAYS.items()})
+        return replace(self, **{k: np.asarray(as_numpy(getattr(self, k)), t) for k, t in POOL_ARRAYS.items()})
 
     def check_shapes(self, n_fine: int, n_coarse: int, where: str) -> None:
         """Raise ValueError (with ``where``) if the arrays do not fit levels of these sizes."""
@@ -112,21 +112,13 @@ class PoolMap:
             got = tuple(getattr(self, name).shape)
             if got != shape:
                 raise ValueError(f"{where}: pool array {name} has shape {got}, expected {shape}")
-        sub, index = _as_numpy(self.sub), _as_numpy(self.index)
+        sub, index = as_numpy(self.sub), as_numpy(self.index)
         if n_coarse and (sub.min() < 0 or sub.max() >= n_fine):
             raise ValueError(f"{where}: pool sub out of range")
         if n_fine and (
             index[0].min() < 0 or index[0].max() >= n_fine or index[1].min() < 0 or index[1].max() >= n_coarse
         ):
             raise ValueError(f"{where}: pool index out of range")
-
-
-def _as_numpy(value) -> np.ndarray:
-    if isinstance(value, np.ndarray):
-        return value
-    if hasattr(value, "detach"):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 # ----------------------------------------------------------------------------------------- sampling
@@ -354,7 +346,7 @@ def transform_hierarchy(levels: tuple, pools: tuple, angle: np.ndarray, flip: np
     coarse vertices share the gauge of the vertex they are (``pool.sub``)."""
     new_levels, new_pools = [], []
     for level, pool in zip(levels, pools):
-        sub = _as_numpy(pool.sub)
+        sub = as_numpy(pool.sub)
         c_angle, c_flip = angle[sub], flip[sub]
         new_pools.append(pool.gauge_transform(angle, flip, c_angle, c_flip))
         new_levels.append(level.gauge_transform(c_angle, c_flip))
