@@ -33,11 +33,13 @@ Run::
     python examples/shape_classification.py --train-rotated   # train on rotated shapes too
     python examples/shape_classification.py --inputs curvature --displacement 0.15 --no-constant   # harder
     python examples/shape_classification.py --epochs 3 --per-class 8 --no-constant   # a quick look
+    torchrun --standalone --nproc_per_node 2 examples/shape_classification.py   # DDP (gloo on CPU)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 
@@ -47,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gaugeconv import FieldType, Geometry, make_mesh, preprocess, shapes
+from gaugeconv import distributed as dist
 from gaugeconv.models import GaugeResNet
 from gaugeconv.nn import OperatorCache, global_pool
 from gaugeconv.testing import random_gauge
@@ -268,14 +271,20 @@ def accuracy(model: nn.Module, batches) -> float:
     return correct / total
 
 
-def train(model: nn.Module, train_batches, epochs: int, lr: float, rng: np.random.Generator) -> None:
+def train(model: nn.Module, train_batches, epochs: int, lr: float, rng: np.random.Generator, info=None) -> None:
+    """Adam with a one-cycle schedule. Under ``torchrun`` (``info`` from
+    :func:`gaugeconv.distributed.init`) the model runs in DistributedDataParallel and every rank
+    trains on its own equal share of the fixed batches (gradients are averaged across ranks)."""
+    info = info or dist.init()
+    net = dist.wrap(model, info)
+    mine = np.array(list(dist.sampler(range(len(train_batches)), info, shuffle=False)))
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=epochs * len(train_batches))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=epochs * len(mine))
     for _ in range(epochs):
-        model.train()
-        for i in rng.permutation(len(train_batches)):
+        net.train()
+        for i in rng.permutation(mine):
             geometry, x, y = train_batches[i]
-            loss = F.cross_entropy(model(x, geometry), y)
+            loss = F.cross_entropy(net(x, geometry), y)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -335,7 +344,17 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     args = parser.parse_args(argv)
+    info = dist.init()  # one process, or torchrun's (DDP with gloo on CPU, NCCL on GPUs)
+    if info.is_main:
+        run(args, info)
+    else:  # the other ranks train silently
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            run(args, info)
+    dist.cleanup()
 
+
+def run(args, info) -> None:
+    """The experiment of :func:`main` (every rank runs it; only rank 0 prints)."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
@@ -391,7 +410,7 @@ def main(argv=None) -> None:
         model = build(fn(train_g[0]).shape[1])
         train_batches = make_batches(train_t, [fn(g) for g in train_g], train_y, args.batch_size, rng)
         test_batches = make_batches(test_t, [fn(g) for g in test_g], test_y, 4 * args.batch_size, rng)
-        train(model, train_batches, args.epochs, args.lr, rng)
+        train(model, train_batches, args.epochs, args.lr, rng, info)
         train_acc, test_acc = accuracy(model, train_batches), accuracy(model, test_batches)
         seconds = time.perf_counter() - t0
         rotation = rotation_change(model, check_meshes, fn, np.random.default_rng(args.seed + 2))
