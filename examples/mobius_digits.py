@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gaugeconv import distributed as dist
 from gaugeconv.groups import FieldType
 from gaugeconv.mobius import (
     MobiusBatchNorm,
@@ -123,16 +124,19 @@ MODELS = {
 }
 
 
-def train(model, images, labels, epochs, seed):
+def train(model, images, labels, epochs, seed, info):
+    """Adam, batch 128, learning rate halved once. Under torchrun each rank takes its share of
+    every epoch's permutation (the same on all ranks) and DDP averages the gradients."""
     gen = torch.Generator().manual_seed(seed)
+    net = dist.wrap(model, info)
     optimiser = torch.optim.Adam(model.parameters(), lr=5e-3)
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=(epochs + 1) // 2, gamma=0.5)  # halved once
-    model.train()
+    net.train()
     for _ in range(epochs):
-        order = torch.randperm(len(images), generator=gen)
+        order = dist.shard(torch.randperm(len(images), generator=gen), info)
         for batch in order.split(128):
             optimiser.zero_grad()
-            loss = F.cross_entropy(model(images[batch]), labels[batch])
+            loss = F.cross_entropy(net(images[batch]), labels[batch])
             loss.backward()
             optimiser.step()
         schedule.step()
@@ -154,6 +158,8 @@ def main(argv=None):
     parser.add_argument("--shifted-train", action="store_true", help="also train on shifted digits (doubles the time)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    info = dist.init()  # one process, or torchrun's (DDP with gloo on CPU)
+    dist.silence_other_ranks(info)
     start = time.perf_counter()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -183,7 +189,7 @@ def main(argv=None):
         row = []
         for regime, x in regimes:
             torch.manual_seed(args.seed)
-            model = train(make(), x, y_train, args.epochs, args.seed)
+            model = train(make(), x, y_train, args.epochs, args.seed, info)
             if regime == "centred":
                 row.append(error(model, x_test, y_test))
             row.append(error(model, x_test_shifted, y_test))
@@ -191,6 +197,7 @@ def main(argv=None):
         cells = f"{row[0]:>8.2f}% {row[1]:>11.2f}%" + (f"  {row[2]:>20.2f}%" if len(row) == 3 else "")
         print(f"{name:<18} {fields:<30} {n_params:>7}  {cells}   {time.perf_counter() - t0:5.0f} s", flush=True)
     print(f"\ntest error in %; total runtime {time.perf_counter() - start:.0f} s")
+    dist.cleanup()
 
 
 if __name__ == "__main__":

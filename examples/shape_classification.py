@@ -39,7 +39,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import time
 
@@ -277,7 +276,7 @@ def train(model: nn.Module, train_batches, epochs: int, lr: float, rng: np.rando
     trains on its own equal share of the fixed batches (gradients are averaged across ranks)."""
     info = info or dist.init()
     net = dist.wrap(model, info)
-    mine = np.array(list(dist.sampler(range(len(train_batches)), info, shuffle=False)))
+    mine = dist.shard(range(len(train_batches)), info).numpy()
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=epochs * len(mine))
     for _ in range(epochs):
@@ -345,16 +344,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     args = parser.parse_args(argv)
     info = dist.init()  # one process, or torchrun's (DDP with gloo on CPU, NCCL on GPUs)
-    if info.is_main:
-        run(args, info)
-    else:  # the other ranks train silently
-        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-            run(args, info)
-    dist.cleanup()
-
-
-def run(args, info) -> None:
-    """The experiment of :func:`main` (every rank runs it; only rank 0 prints)."""
+    dist.silence_other_ranks(info)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
@@ -429,6 +419,7 @@ def run(args, info) -> None:
         )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\ntotal wall time {time.perf_counter() - t_start:.1f} s (load average {load:.2f} at the end)")
+    dist.cleanup()
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gaugeconv import distributed as dist
 from gaugeconv import preprocess
 from gaugeconv.groups import FieldType
 from gaugeconv.ico import GroupPool, IcoConv, IcoPad, IcoPool, ico_atlas
@@ -156,16 +157,20 @@ class MeshCNN(nn.Module):
         return self.head(torch.cat([y.mean(1), y.amax(1)], 1))
 
 
-def train(model, x, y, epochs, batch, lr, seed):
+def train(model, x, y, epochs, batch, lr, seed, info):
+    """Adam with cosine annealing. Under torchrun each rank takes its share of every epoch's
+    permutation (the same on all ranks: same seed) and DDP averages the gradients."""
     torch.manual_seed(seed)
+    net = dist.wrap(model, info)
+    steps = max(1, epochs * -(-len(dist.shard(range(len(x)), info)) // batch))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs * ((len(x) + batch - 1) // batch)))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     for _ in range(epochs):
-        model.train()
-        order = torch.randperm(len(x))
-        for i in range(0, len(x), batch):
+        net.train()
+        order = dist.shard(torch.randperm(len(x)), info)
+        for i in range(0, len(order), batch):
             idx = order[i : i + batch]
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -184,7 +189,7 @@ def main():
     parser.add_argument("--level", type=int, default=3, help="icosahedron level of the input grid (>= 2)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--mesh-epochs", type=int, default=4, help="epochs for the mesh-path model")
-    parser.add_argument("--n", type=int, default=5000, help="number of digits used (train 80%%, test 20%%)")
+    parser.add_argument("--digits", type=int, default=5000, help="number of digits used (train 80%%, test 20%%)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=1)
@@ -192,9 +197,11 @@ def main():
     args = parser.parse_args()
     if args.level < 2:
         parser.error("--level must be >= 2 (two pooling steps)")
+    info = dist.init()  # one process, or torchrun's (DDP with gloo on CPU)
+    dist.silence_other_ranks(info)
     torch.set_num_threads(args.threads)
     start = time.time()
-    images, labels, source = load_digits(args.n)
+    images, labels, source = load_digits(args.digits)
     rng = np.random.default_rng(args.seed)
     perm = rng.permutation(len(images))
     n_train = int(0.8 * len(images))
@@ -222,7 +229,7 @@ def main():
         for train_set in ("N", "R"):
             torch.manual_seed(args.seed)  # same initialisation for both protocols, reproducible
             model = build()
-            train(model, data[f"train {train_set}"], y_tr, epochs, args.batch, args.lr, args.seed)
+            train(model, data[f"train {train_set}"], y_tr, epochs, args.batch, args.lr, args.seed, info)
             if train_set == "N":
                 result["N/N"] = accuracy(model, data["test N"], y_te)
                 result["N/R"] = accuracy(model, data["test R"], y_te)
@@ -240,6 +247,7 @@ def main():
             f"| {r['time']:.0f} s |"
         )
     print(f"\ntest accuracy in %, {len(te)} test digits; total {time.time() - start:.0f} s")
+    dist.cleanup()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ of steps.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -98,14 +99,20 @@ def init(backend: str | None = None, device: str | None = None) -> DistInfo:
     return DistInfo(rank, world, local, dev, backend)
 
 
-def wrap(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
+def wrap(model: torch.nn.Module, info: DistInfo, find_unused_parameters: bool = True) -> torch.nn.Module:
     """The model on ``info.device``, in :class:`~torch.nn.parallel.DistributedDataParallel` when
-    the job has several processes (the rank-0 parameters are broadcast to all ranks)."""
+    the job has several processes (the rank-0 parameters are broadcast to all ranks).
+
+    ``find_unused_parameters`` defaults to True: equivariant models can hold parameters that a
+    given field type never uses in a step (e.g. biases of sign-flip fields), which plain DDP
+    rejects."""
     model = model.to(info.device)
     if not info.distributed:
         return model
     ids = [info.device.index] if info.device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=ids, find_unused_parameters=find_unused_parameters
+    )
 
 
 def sampler(dataset, info: DistInfo, shuffle: bool = True, seed: int = 0) -> DistributedSampler:
@@ -130,6 +137,31 @@ def print0(info: DistInfo, *args, **kwargs) -> None:
     if info.is_main:
         kwargs.setdefault("flush", True)
         print(*args, **kwargs)
+
+
+def shard(indices, info: DistInfo) -> torch.Tensor:
+    """This rank's share of ``indices`` (a sequence that is the same on every rank, e.g. a
+    permutation drawn from the same seed): every ``world_size``-th element from position ``rank``,
+    wrapped around so that all ranks get the same number (and so take the same number of steps,
+    which DistributedDataParallel needs). With one process: all of ``indices``.
+
+    Returns
+    -------
+    (ceil(n / world_size),) int64 tensor
+    """
+    indices = torch.as_tensor(indices, dtype=torch.int64)
+    if not info.distributed:
+        return indices
+    per_rank = -(-len(indices) // info.world_size)
+    padded = torch.cat([indices, indices[: per_rank * info.world_size - len(indices)]])
+    return padded[info.rank :: info.world_size]
+
+
+def silence_other_ranks(info: DistInfo) -> None:
+    """Send this process's standard output to ``os.devnull`` unless it is rank 0, so a script run
+    under torchrun prints its report once (errors on standard error still show)."""
+    if not info.is_main:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the process
 
 
 def cleanup() -> None:

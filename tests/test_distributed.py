@@ -83,3 +83,16 @@ def test_single_process_without_torchrun(monkeypatch):
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(ValueError, match="MASTER_ADDR"):
         dist.init(device="cpu")
+
+
+def test_shard_gives_equal_shares_covering_every_index():
+    from gaugeconv.distributed import DistInfo, shard
+
+    for world in (1, 2, 3, 4):
+        shares = [
+            shard(range(10), DistInfo(rank=r, world_size=world, local_rank=r, device=torch.device("cpu")))
+            for r in range(world)
+        ]
+        assert len({len(s) for s in shares}) == 1  # same number of steps on every rank
+        assert set(torch.cat(shares).tolist()) == set(range(10))
+        assert len(shares[0]) == -(-10 // world)
