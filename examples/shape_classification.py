@@ -87,15 +87,6 @@ def _base_shape(name: str, rng: np.random.Generator):
     return mesh.vertices, mesh.faces
 
 
-def random_rotation(rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random rotation matrix (3, 3) (QR of a Gaussian matrix, sign-fixed, det +1)."""
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
-
-
 def _edge_lengths(vertices, faces):
     e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
     return np.linalg.norm(vertices[e[:, 0]] - vertices[e[:, 1]], axis=1)
@@ -142,7 +133,7 @@ def make_sample(name: str, rng: np.random.Generator, rotate: bool, displacement:
         k *= rng.uniform(1.0, 2.5) / np.linalg.norm(k)
         u = rng.normal(size=3)
         v = v + displacement * np.sin(v @ k + rng.uniform(0, 2 * np.pi))[:, None] * (u / np.linalg.norm(u))
-    rotation = random_rotation(rng)  # drawn either way: the same seed gives the same shapes, rotated or not
+    rotation = shapes.random_rotation(rng)  # drawn either way: the same seed gives the same shapes, rotated or not
     if rotate:
         v = v @ rotation.T
     return make_mesh(v, f, name=name)
@@ -296,7 +287,7 @@ def rotation_change(model: nn.Module, meshes, feature_fn, rng: np.random.Generat
     model.eval()
     before, after = [], []
     for mesh in meshes:
-        rotated = make_mesh(mesh.vertices @ random_rotation(rng).T, mesh.faces, name=mesh.name)
+        rotated = make_mesh(mesh.vertices @ shapes.random_rotation(rng).T, mesh.faces, name=mesh.name)
         for geometry, out in ((preprocess(mesh), before), (preprocess(rotated), after)):
             x = torch.as_tensor(feature_fn(geometry), dtype=torch.float32)
             with torch.no_grad():

@@ -10,7 +10,25 @@ import numpy as np
 
 from .mesh import Mesh, make_mesh
 
-__all__ = ["icosahedron", "mobius", "torus", "plane", "disc", "cylinder", "SHAPES"]
+__all__ = ["icosahedron", "mobius", "torus", "plane", "disc", "cylinder", "random_rotation", "SHAPES"]
+
+
+def random_rotation(rng=None) -> np.ndarray:
+    """A uniformly random rotation matrix ``(3, 3)`` (Haar measure on SO(3)), e.g. to rotate a
+    shape or a spherical signal.
+
+    QR of a Gaussian matrix with the signs of R's diagonal fixed, then det +1.
+
+    Parameters
+    ----------
+    rng : numpy Generator, seed or None
+    """
+    rng = np.random.default_rng(rng)
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
 
 
 def _base_icosahedron():

@@ -21,6 +21,7 @@ import torch
 from .buffers import Geometry, preprocess
 from .groups import FieldType, o2_inverse
 from .mesh import Mesh, make_mesh
+from .shapes import random_rotation
 
 #: Tolerances for equivariance errors per dtype, relative to features of unit size.
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4}
@@ -156,9 +157,7 @@ def random_isometry(mesh: Mesh, rng=None) -> tuple[Mesh, np.ndarray]:
     perm : (V,) int64, new vertex i is old vertex ``perm[i]``
     """
     rng = np.random.default_rng(rng)
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    rotation = q * np.sign(np.diag(r))
-    rotation[:, 0] *= np.linalg.det(rotation)  # a proper rotation
+    rotation = random_rotation(rng)
     perm = rng.permutation(mesh.n_vertices)
     inverse = np.argsort(perm)
     vertices = mesh.vertices[perm] @ rotation.T + rng.normal(size=3)

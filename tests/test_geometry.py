@@ -293,19 +293,13 @@ def test_gauge_transform_then_inverse_restores_buffers(name):
     np.testing.assert_allclose(direction(h), direction(g), atol=1e-12)
 
 
-def _random_rotation(rng):
-    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q if np.linalg.det(q) > 0 else -q
-
-
 @pytest.mark.parametrize("name", ["bumpy", "mobius", "disc", "torus"])
 def test_rotation_and_relabelling_change_only_the_gauge(name):
     mesh = MESHES[name]()
     rng = np.random.default_rng(7)
     perm = rng.permutation(mesh.n_vertices)  # new index of old vertex i is perm[i]
     inv = np.argsort(perm)
-    rot = _random_rotation(rng)
+    rot = shapes.random_rotation(rng)
     faces = perm[np.asarray(mesh.faces)]
     face_order = rng.permutation(len(faces))
     shift = rng.integers(0, 3, len(faces))[face_order]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..mesh import Mesh
+from ..mesh import Mesh, half_edges
 from .connection import Connection, connect, corner_angles, side_lengths, vertex_frames
 from .connectivity import Fans, Orientation, boundary_loops, order_fans, orient
 
@@ -34,8 +34,6 @@ def _oriented_lengths(mesh: Mesh, orientation: Orientation) -> np.ndarray:
 
 def compute_buffers(mesh: Mesh) -> dict:
     """All arrays and scalars of a :class:`gaugeconv.Geometry` for ``mesh`` (a dict)."""
-    from ..mesh import half_edges
-
     n = mesh.n_vertices
     he0 = half_edges(mesh.faces, n)
     orientation = orient(mesh.faces, he0)

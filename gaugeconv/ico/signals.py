@@ -16,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..shapes import icosahedron
+from ..shapes import random_rotation as random_rotation  # re-exported: part of this module's API
 
 
 @lru_cache(maxsize=8)
@@ -28,19 +29,6 @@ def _unit_grid(level: int) -> np.ndarray:
 def grid_points(level: int) -> np.ndarray:
     """Unit vectors of the grid at ``level``, ``(V, 3)``, in mesh vertex order (a new array)."""
     return _unit_grid(level).copy()
-
-
-def random_rotation(rng=None) -> np.ndarray:
-    """A uniformly random rotation matrix ``(3, 3)`` (Haar measure on SO(3)).
-
-    QR of a Gaussian matrix with the signs of R's diagonal fixed, then det +1.
-    """
-    rng = np.random.default_rng(rng)
-    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
 
 
 def _points(level, rotation):
