@@ -108,6 +108,48 @@ class Fans:
     boundary: np.ndarray
 
 
+def _walk_oriented(succ, c, verts, counts, offset):
+    """Fan walk with every corner traversed in its face's orientation: ``corner`` in fan order."""
+    corner_sorted = np.empty(succ.size, dtype=np.int64)
+    slot = offset[verts]
+    k = 0
+    while verts.size:
+        corner_sorted[slot] = c
+        k += 1
+        more = counts[verts] > k
+        if not more.all():
+            verts, c, slot = verts[more], c[more], slot[more]
+        c = succ[c]
+        if (c < 0).any():
+            raise ValueError("vertex fans could not be ordered: the mesh is not manifold; validate it with make_mesh")
+        slot += 1
+    return corner_sorted
+
+
+def _walk(flat, partner, b_side, c, d, verts, counts, offset):
+    """Fan walk over states (corner, direction): ``(corner, direction)`` in fan order."""
+    n_corners = flat.size
+    corner_sorted = np.empty(n_corners, dtype=np.int64)
+    direction = np.empty(n_corners, dtype=np.int8)
+    k = 0
+    while verts.size:
+        slot = offset[verts] + k
+        corner_sorted[slot] = c
+        direction[slot] = d
+        k += 1
+        more = counts[verts] > k
+        if not more.all():
+            verts, c, d = verts[more], c[more], d[more]
+        exit_side = np.where(d == 1, c, b_side[c])
+        ph = partner[exit_side]
+        if (ph < 0).any():
+            raise ValueError("vertex fans could not be ordered: the mesh is not manifold; validate it with make_mesh")
+        enters_a = flat[ph] == flat[c]  # the next face runs away from v along the shared edge
+        c = np.where(enters_a, ph, _next_in_face(ph))
+        d = (~enters_a).astype(np.int64)
+    return corner_sorted, direction
+
+
 def order_fans(faces: np.ndarray, n_vertices: int, he: HalfEdges | None = None) -> Fans:
     """Order the corners around each vertex (one fan per vertex, as validated).
 
@@ -130,7 +172,8 @@ def order_fans(faces: np.ndarray, n_vertices: int, he: HalfEdges | None = None) 
     # start state per vertex: later assignments take precedence (interior < b-open < a-open)
     start = np.empty(n_vertices, dtype=np.int64)
     start[flat] = 2 * corners
-    b_open = np.flatnonzero(partner[b_side] == -1)
+    succ = partner[b_side]  # the half-edge on the other side of the b-side
+    b_open = np.flatnonzero(succ == -1)
     a_open = np.flatnonzero(partner == -1)
     start[flat[b_open]] = 2 * b_open + 1
     start[flat[a_open]] = 2 * a_open
@@ -141,29 +184,25 @@ def order_fans(faces: np.ndarray, n_vertices: int, he: HalfEdges | None = None) 
     counts = np.bincount(flat, minlength=n_vertices)
     offset = np.zeros(n_vertices + 1, dtype=np.int64)
     np.cumsum(counts, out=offset[1:])
-    corner_sorted = np.empty(n_corners, dtype=np.int64)
-    direction = np.empty(n_corners, dtype=np.int8)
     verts = np.flatnonzero(counts)
     c, d = start[verts] >> 1, start[verts] & 1
-    k = 0
-    while verts.size:
-        slot = offset[verts] + k
-        corner_sorted[slot] = c
-        direction[slot] = d
-        k += 1
-        more = counts[verts] > k
-        if not more.all():
-            verts, c, d = verts[more], c[more], d[more]
-        exit_side = np.where(d == 1, c, b_side[c])
-        ph = partner[exit_side]
-        if (ph < 0).any():
-            raise ValueError("vertex fans could not be ordered: the mesh is not manifold; validate it with make_mesh")
-        enters_a = flat[ph] == flat[c]  # the next face runs away from v along the shared edge
-        c = np.where(enters_a, ph, _next_in_face(ph))
-        d = (~enters_a).astype(np.int64)
-    corner_direction = np.empty(n_corners, dtype=np.int8)
-    corner_direction[corner_sorted] = direction
-    if np.bincount(corner_sorted, minlength=n_corners).max() > 1:
+    del start
+    # consistently oriented (every fan traversed with d = 0): the next corner around the vertex is
+    # the partner of the b-side (it starts at the vertex), one gather per visit in the walk
+    oriented = not d.any() and bool(np.all((flat[succ] == flat) | (succ < 0)))
+    if oriented:
+        del b_side
+        corner_sorted = _walk_oriented(succ, c, verts, counts, offset)
+        direction = np.zeros(n_corners, dtype=np.int8)
+        corner_direction = direction.copy()
+    else:
+        del succ
+        corner_sorted, direction = _walk(flat, partner, b_side, c, d, verts, counts, offset)
+        corner_direction = np.empty(n_corners, dtype=np.int8)
+        corner_direction[corner_sorted] = direction
+    seen = np.zeros(n_corners, dtype=bool)
+    seen[corner_sorted] = True
+    if not seen.all():  # n_corners slots: a corner visited twice leaves another unvisited
         raise ValueError("vertex fans could not be ordered: the mesh is not manifold; validate it with make_mesh")
     return Fans(
         faces=faces,
