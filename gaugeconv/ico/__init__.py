@@ -7,13 +7,14 @@ features ``(B, V, C)`` in the vertex order of :func:`gaugeconv.shapes.icosahedro
 """
 
 from .atlas import DIRECTIONS, IcoAtlas, ico_atlas
-from .conv import IcoConv, kernel_orbits
-from .padding import CornerRule, IcoPad
+from .conv import IcoConv, bias_basis, kernel_basis
+from .padding import ChartBorder, CornerRule, IcoPad, TransportGather
 from .pool import GroupPool, IcoPool, IcoUnpool
 from .symmetry import icosahedral_rotations, procrustes_rotation
 
 __all__ = [
     "DIRECTIONS",
+    "ChartBorder",
     "CornerRule",
     "GroupPool",
     "IcoAtlas",
@@ -21,8 +22,10 @@ __all__ = [
     "IcoPad",
     "IcoPool",
     "IcoUnpool",
+    "TransportGather",
+    "bias_basis",
     "ico_atlas",
     "icosahedral_rotations",
-    "kernel_orbits",
+    "kernel_basis",
     "procrustes_rotation",
 ]

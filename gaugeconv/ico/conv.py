@@ -1,59 +1,290 @@
 """`IcoConv`: the 7-point hexagonal C6 convolution on the icosahedral atlas, as one conv2d.
 
 The kernel has a centre tap and six taps at the lattice directions ``d = 0..5`` (60 d degrees).
-Weight sharing of the p6 group convolution: the full kernel ``W[o, i, tap]`` (output channel o,
-input channel i) is constant on the orbits of the rotation by 60 degrees, which moves tap
-``d -> d + 1`` (the centre stays) and shifts the orientation channel of every regular field by
-one (``j -> j + 1 mod 6``; trivial channels stay). For permutation representations the orbit
-indicators span all equivariant kernels, so one free weight per orbit is the general solution:
-42 weights per (regular, regular) field pair, 7 per (trivial, regular) or (regular, trivial)
-pair, 2 per (trivial, trivial) pair (centre and ring).
+Gauge equivariance (the p6 weight sharing) asks the kernel ``K[:, :, tap]`` (output x input
+channels) to satisfy ``K[:, :, g tap] = rho_out(g) K[:, :, tap] rho_in(g)^T`` for the rotation g by
+60 degrees, which moves tap ``d -> d + 1`` and fixes the centre. :func:`kernel_basis` solves this
+for every pair of field kinds: the group average (Reynolds projector) of each elementary kernel,
+keeping the linearly independent ones, scaled to a largest entry of 1. For permutation
+representations (trivial and regular fields) these are exactly the indicators of the orbits of
+kernel entries: 42 weights per (regular, regular) pair of fields, 7 per (trivial, regular) or
+(regular, trivial), 2 per (trivial, trivial) (centre and ring); irreps get their rotation-steerable
+kernels from the same average.
 
-Forward: pad the five charts across the seams with the C6 transporters (:class:`IcoPad`),
-run ONE ``conv2d`` over the charts stacked along the rows, read the owned cells back into atlas
-order, and apply the corner rule (:class:`CornerRule`).
+Forward: ONE ``conv2d`` with zero padding over the five charts stacked along the rows (a view of
+the atlas tensor, the same call a plain chart CNN makes), then a correction on the one-cell ring
+of every chart: the ``conv1d`` of the kernel's outer rows and columns with the difference between
+the transported border (:class:`ChartBorder`) and what the zero-padded conv read there (zeros, or
+the next chart's edge row). The corners are set by the corner rule (:class:`CornerRule`).
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from ..groups import FieldType
 from .atlas import DIRECTIONS, ico_atlas
-from .padding import CornerRule, IcoPad, field_runs
+from .padding import C6_STEP, SparseRead, border_cells, check_c6_type, invariant_projector, transport_table
 
 #: (row, column) of the 3x3 conv2d kernel for the centre and the six directions.
 TAPS = np.concatenate([[(1, 1)], DIRECTIONS + 1])
+#: The rotation by 60 degrees on the 7 taps: centre fixed, direction d -> d + 1.
+TAP_ACTION = np.array([0, 2, 3, 4, 5, 6, 1])
 
 
-def _channel_action(field_type: FieldType) -> np.ndarray:
-    """Image of each channel under the rotation by 60 degrees, ``(C,)``."""
-    image = np.arange(field_type.dim)
-    for kind, mult, a, b in field_runs(field_type):
-        if kind == "reg":
-            c = np.arange(b - a)
-            image[a:b] = a + (c // 6) * 6 + (c % 6 + 1) % 6
-    return image
+def _independent_columns(matrix: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """The columns of ``matrix`` (D, D) that are linearly independent of the earlier ones, ``(D, r)``."""
+    chosen, basis = [], np.zeros((matrix.shape[0], 0))
+    for column in matrix.T:
+        residual = column - basis @ (basis.T @ column)
+        norm = np.linalg.norm(residual)
+        if norm > tol:
+            chosen.append(column)
+            basis = np.column_stack([basis, residual / norm])
+    return np.array(chosen).T.reshape(matrix.shape[0], len(chosen))
 
 
-def kernel_orbits(in_type: FieldType, out_type: FieldType) -> tuple[np.ndarray, int]:
-    """Orbit id of every kernel entry ``(C_out, C_in, 7)`` under the C6 action, and the orbit count."""
-    co, ci = out_type.dim, in_type.dim
-    act_o, act_i = _channel_action(out_type), _channel_action(in_type)
-    act_t = np.array([0, 2, 3, 4, 5, 6, 1])  # centre fixed, direction d -> d + 1
-    o, i, t = np.meshgrid(np.arange(co), np.arange(ci), np.arange(7), indexing="ij")
-    codes = []
+def _rho_generator(kind: str) -> np.ndarray:
+    """``rho(R(60 deg))`` of one field of ``kind`` of C6."""
+    return FieldType(f"1x{kind}", group="C6").rho(C6_STEP)
+
+
+@lru_cache(maxsize=64)
+def kernel_basis(out_kind: str, in_kind: str) -> np.ndarray:
+    """Basis of the equivariant 7-tap kernels from one C6 field of ``in_kind`` to one of ``out_kind``.
+
+    Parameters
+    ----------
+    out_kind, in_kind : "0", "1", "2", ..., or "reg"
+
+    Returns
+    -------
+    ndarray ``(n, d_out, d_in, 7)`` float64, tap 0 the centre and tap ``1 + d`` direction d; each
+    element the group average of an elementary kernel, scaled to a largest entry of 1.
+    """
+    r_out, r_in = _rho_generator(out_kind), _rho_generator(in_kind)
+    d_out, d_in = len(r_out), len(r_in)
+    taps = np.zeros((7, 7))
+    taps[TAP_ACTION, np.arange(7)] = 1.0
+    # action on vec(K): K[:, :, TAP_ACTION[t]] = r_out K[:, :, t] r_in^T
+    action = np.einsum("xo,yi,st->xysoit", r_out, r_in, taps).reshape(d_out * d_in * 7, -1)
+    power, average = np.eye(len(action)), np.zeros_like(action)
     for _ in range(6):
-        codes.append((o * ci + i) * 7 + t)
-        o, i, t = act_o[o], act_i[i], act_t[t]
-    canonical = np.min(np.stack(codes), axis=0)
-    _, orbit = np.unique(canonical, return_inverse=True)
-    return orbit.reshape(co, ci, 7), int(orbit.max()) + 1
+        average += power / 6
+        power = action @ power
+    basis = _independent_columns(average)
+    basis = basis / np.abs(basis).max(0)
+    return np.ascontiguousarray(basis.T).reshape(-1, d_out, d_in, 7)
+
+
+@lru_cache(maxsize=64)
+def bias_basis(kind: str) -> np.ndarray:
+    """Basis of the C6-invariant vectors of one field of ``kind``: ``(n, d)``, largest entry 1
+    (``[[1]]`` trivial, the constant vector for regular, empty for irreps of order not divisible by 6)."""
+    r = _rho_generator(kind)
+    average = sum(np.linalg.matrix_power(r, j) for j in range(6)) / 6
+    basis = _independent_columns(average)
+    return np.ascontiguousarray((basis / np.abs(basis).max(0)).T) if basis.size else np.zeros((0, len(r)))
+
+
+def _runs(field_type: FieldType) -> list:
+    """Runs of consecutive fields of one kind: ``[(kind, multiplicity), ...]``."""
+    runs = []
+    for mult, kind in field_type.fields:
+        if runs and runs[-1][0] == kind:
+            runs[-1] = (kind, runs[-1][1] + mult)
+        else:
+            runs.append((kind, mult))
+    return runs
+
+
+def _sparse_rows(basis: np.ndarray):
+    """Per entry of ``basis (n, *entry)``, the non-zero basis elements: ``(sel, val)`` of shape
+    ``(*entry, K)`` (K the most non-zeros of an entry; padding has value 0)."""
+    k = max(1, int((basis != 0).sum(0).max()))
+    order = np.argsort(basis == 0, axis=0, kind="stable")[:k]  # non-zero elements first
+    return np.moveaxis(order, 0, -1), np.moveaxis(np.take_along_axis(basis, order, 0), 0, -1)
+
+
+def _pad_last(arrays, fill):
+    width = max(a.shape[-1] for a in arrays)
+    return [np.concatenate([a, np.full(a.shape[:-1] + (width - a.shape[-1],), fill, a.dtype)], -1) for a in arrays]
+
+
+def _kernel_table(blocks, zero: int):
+    """``(index, coef)`` of the map weights -> kernel taps ``(C_out, C_in, 7, K)``; ``blocks`` rows of
+    ``(start, m_out, m_in, kind_out, kind_in)``, one row per run of output fields; ``zero`` indexes a 0."""
+    rows = []
+    for row in blocks:
+        index, coef = [], []
+        for start, mo, mi, ko, ki in row:
+            basis = kernel_basis(ko, ki)  # (nb, do, di, 7)
+            nb, do, di = basis.shape[:3]
+            sel, val = _sparse_rows(basis)  # (do, di, 7, K)
+            fg = start + (np.arange(mo)[:, None] * mi + np.arange(mi)[None, :]) * nb
+            idx = fg[:, None, :, None, None, None] + sel[None, :, None]
+            vals = np.broadcast_to(val[None, :, None], idx.shape)
+            index.append(np.where(vals != 0, idx, zero).reshape(mo * do, mi * di, 7, -1))
+            coef.append(vals.reshape(mo * do, mi * di, 7, -1))
+        rows.append((index, coef))
+    index = _pad_last([a for i, _ in rows for a in i], zero)
+    coef = _pad_last([a for _, c in rows for a in c], 0.0)
+    per_row = [len(i) for i, _ in rows]
+    cuts = np.cumsum([0, *per_row])
+    index = np.concatenate([np.concatenate(index[a:b], 1) for a, b in zip(cuts[:-1], cuts[1:])], 0)
+    coef = np.concatenate([np.concatenate(coef[a:b], 1) for a, b in zip(cuts[:-1], cuts[1:])], 0)
+    return index, coef
+
+
+def _bias_table(blocks, zero: int):
+    """``(index, coef)`` of the map bias weights -> output channels ``(C_out, K)``."""
+    index, coef = [], []
+    for start, mo, ko in blocks:
+        basis = bias_basis(ko)  # (nb, do)
+        if len(basis) == 0:
+            d = _rho_generator(ko).shape[0]
+            index.append(np.full((mo * d, 1), zero, dtype=np.int64))
+            coef.append(np.zeros((mo * d, 1)))
+            continue
+        sel, val = _sparse_rows(basis)  # (do, K)
+        idx = start + np.arange(mo)[:, None, None] * len(basis) + sel[None]
+        vals = np.broadcast_to(val[None], idx.shape)
+        index.append(np.where(vals != 0, idx, zero).reshape(-1, idx.shape[-1]))
+        coef.append(vals.reshape(-1, idx.shape[-1]))
+    return np.concatenate(_pad_last(index, zero)), np.concatenate(_pad_last(coef, 0.0))
+
+
+#: Flat 3x3 taps (row * 3 + column) of the two outer taps of each side of a chart, in the order
+#: s = -1 (row above), s = n (row below), t = -1 (column left), t = 2n (column right).
+SIDE_TAPS = np.array([[0, 1], [7, 8], [0, 3], [5, 8]])
+#: Position offsets of those taps along their strip (lattice t for rows, s for columns).
+SIDE_OFFSETS = np.array([[-1, 0], [0, 1], [-1, 0], [0, 1]])
+
+
+def _ring_tables(level: int, in_type: FieldType, out_dim: int, transport: bool):
+    """The sparse read of the ring differences and where the corrections land.
+
+    The zero-padded conv2d over the stacked charts reads, at the ring of chart k, zeros or (for the
+    rows between charts) the next chart's edge row; the exact conv reads the transported border.
+    The difference is read as im2col patches: for each side, channel c, tap j of the side's two
+    outer taps, chart k and position u along the side, the cell ``u + SIDE_OFFSETS[side, j]`` of
+    the side's strip. Returns ``index, coef`` (rows ``(side, c, j, k, u)``, rows strips first, then
+    columns) of a :class:`SparseRead` on ``(B, C_in V)``, and the output cells ``(channel, atlas
+    index)`` of the row and column corrections, each ``(2, C_out, 5, len)`` arrays.
+    """
+    atlas = ico_atlas(level)
+    n, v, ci = atlas.n, atlas.n_vertices, in_type.dim
+    (r_src, r_shift, r_valid), (c_src, c_shift, c_valid) = border_cells(level, transport)
+    tables = []
+    for part, (src, shift, valid, length) in enumerate(
+        ((r_src, r_shift, r_valid, 2 * n), (c_src, c_shift, c_valid, n))
+    ):
+        side, j, k, u = np.meshgrid(np.arange(2), np.arange(2), np.arange(5), np.arange(length), indexing="ij")
+        pos = u + SIDE_OFFSETS[2 * part + side, j]  # -1 .. length: strip index pos + 1
+        index, coef = transport_table(
+            in_type, src[k, side, pos + 1], shift[k, side, pos + 1], valid[k, side, pos + 1], v
+        )
+        if part == 0:  # what the zero-padded conv2d read in the rows between charts
+            nbr = np.where(side == 0, k - 1, k + 1)
+            seen_ok = (pos >= 0) & (pos < 2 * n) & (nbr >= 0) & (nbr < 5)
+            seen = nbr * 2 * n * n + np.where(side == 0, n - 1, 0) * 2 * n + np.clip(pos, 0, 2 * n - 1)
+            seen = np.where(seen_ok, seen, 0).reshape(1, -1)
+            index = np.concatenate([index, (np.arange(ci)[:, None] * v + seen)[..., None]], -1)
+            coef = np.concatenate([coef, np.broadcast_to(-1.0 * seen_ok.reshape(1, -1, 1), (ci, seen.size, 1))], -1)
+        # (c, side, j, k, u, K) -> (side, c, j, k, u, K)
+        tables.append(
+            [
+                a.reshape(ci, 2, 2, 5, length, -1).transpose(1, 0, 2, 3, 4, 5).reshape(-1, a.shape[-1])
+                for a in (index, coef)
+            ]
+        )
+    index = np.concatenate(_pad_last([t[0].reshape(-1, t[0].shape[-1]) for t in tables], 0))
+    coef = np.concatenate(_pad_last([t[1].reshape(-1, t[1].shape[-1]) for t in tables], 0.0))
+    side, c, k, t = np.meshgrid(np.arange(2), np.arange(out_dim), np.arange(5), np.arange(2 * n), indexing="ij")
+    rows_at = (c, k * 2 * n * n + np.where(side == 0, 0, n - 1) * 2 * n + t)
+    side, c, k, s = np.meshgrid(np.arange(2), np.arange(out_dim), np.arange(5), np.arange(n), indexing="ij")
+    cols_at = (c, k * 2 * n * n + s * 2 * n + np.where(side == 0, 0, 2 * n - 1))
+    return index, coef, rows_at, cols_at
+
+
+class _Read(torch.autograd.Function):
+    """The conv2d input ``(B, C, 5n, 2n)`` (the chart cells of an atlas tensor ``(B, C, V)``) and the
+    ring differences ``rows (5B, 2C, 2n + 2)``, ``cols (5B, 2C, n + 2)`` (chart k, strip, channel,
+    position): the transported border minus what the zero-padded conv2d reads there. The backward
+    writes every gradient into one ``(B, C, V)`` tensor (one copy, then the ring's few cells)."""
+
+    @staticmethod
+    def forward(ctx, x, conv):
+        b, c, v = x.shape
+        n, area = conv.n, 10 * conv.n**2
+        body = x[..., :area].reshape(b, c, 5 * n, 2 * n).clone(memory_format=torch.contiguous_format)
+        cells = conv.ring(x.reshape(b, c * v))
+        split = 40 * c * n
+        rows = cells[:, :split].view(b, 2, 2 * c, 10 * n)
+        cols = cells[:, split:].view(b, 2, 2 * c, 5 * n)
+        ctx.conv, ctx.shape = conv, (b, c, v)
+        return body, rows, cols
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_body, grad_rows, grad_cols):
+        conv, (b, c, v) = ctx.conv, ctx.shape
+        n, area = conv.n, 10 * conv.n**2
+        like = next(g for g in (grad_body, grad_rows, grad_cols) if g is not None)
+        grad_x = like.new_empty(b, c, v)
+        grad_x[..., area:] = 0
+        if grad_body is None:
+            grad_x[..., :area] = 0
+        else:
+            grad_x[..., :area].view(b, c, 5 * n, 2 * n).copy_(grad_body)
+        if grad_rows is None:
+            grad_rows = like.new_zeros(b, 2, 2 * c, 10 * n)
+        if grad_cols is None:
+            grad_cols = like.new_zeros(b, 2, 2 * c, 5 * n)
+        cells = torch.cat([grad_rows.reshape(b, -1), grad_cols.reshape(b, -1)], 1)
+        conv.ring.adjoint_(cells, grad_x.view(b, c * v))
+        return grad_x, None
+
+
+class _Assemble(torch.autograd.Function):
+    """Atlas tensor ``(B, C, V)`` from the zero-padded conv2d output ``(B, C, 5n, 2n)`` and the ring
+    corrections ``rows (5B, 2C, 2n)``, ``cols (5B, 2C, n)``, then the corner rule. One copy forward
+    and one backward; the rest touches only the ring and the corners."""
+
+    @staticmethod
+    def forward(ctx, out, rows, cols, conv):
+        b, c = out.shape[:2]
+        area = out.shape[2] * out.shape[3]
+        result = out.new_empty(b, c, area + 2)
+        result[..., :area].copy_(out.view(b, c, area))
+        result[..., area:] = 0
+        flat = result.view(b, -1)
+        flat.index_add_(1, conv.rows_v, rows.reshape(b, -1))
+        flat.index_add_(1, conv.cols_v, cols.reshape(b, -1))
+        flat.index_copy_(1, conv.corners_v, conv.corner_v(flat))
+        ctx.conv = conv
+        return result
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        conv = ctx.conv
+        b, c, v = grad.shape
+        n, area = conv.n, v - 2
+        body = grad[..., :area].clone(memory_format=torch.contiguous_format).view(b, c * area)
+        to_corners = grad.reshape(b, c * v).index_select(1, conv.corners_v)
+        body.index_fill_(1, conv.corners_a, 0)  # overwritten by the rule
+        conv.corner_a.adjoint_(to_corners, body)
+        grad_rows = body.index_select(1, conv.rows_a).view(b, 2, c, 10 * n)
+        grad_cols = body.index_select(1, conv.cols_a).view(b, 2, c, 5 * n)
+        return body.view(b, c, 5 * n, 2 * n), grad_rows, grad_cols, None
 
 
 class IcoConv(nn.Module):
@@ -61,46 +292,72 @@ class IcoConv(nn.Module):
 
     Parameters
     ----------
-    in_type, out_type : FieldType with trivial ``"0"`` and (group ``"C6"``) regular ``"reg"`` fields
+    in_type, out_type : C6 FieldType (trivial ``"0"``, irreps ``"1"``, ``"2"``, ..., regular ``"reg"``)
     level : subdivision level r of the icosahedron (``V = 10 * 4**r + 2`` vertices)
-    bias : one bias per output field (broadcast over a regular field's 6 channels, which is
-        invariant), initialised to zero
+    bias : C6-invariant bias, one weight per invariant direction of each output field (one for a
+        trivial or regular field, broadcast over its 6 channels; none for a rotating irrep),
+        initialised to zero
     transport : apply the C6 transporters at the chart seams; ``False`` is the naive padding
-        (not equivariant for regular fields; a baseline and a negative control)
+        (not equivariant for non-trivial fields; a baseline and a negative control)
 
     Shapes
     ------
     forward(x): atlas tensor ``(B, C_in, V)`` -> ``(B, C_out, V)``, atlas order; convert with
     :meth:`IcoAtlas.to_atlas` / :meth:`IcoAtlas.to_vertices` (``ico_atlas(level)``).
 
-    Regular input fields must be orientation-constant at the 12 corners (which have no C6 frame);
-    every ico layer's output is, and so is anything built from scalars. The output's corners are
-    set by :class:`CornerRule`.
+    Input fields must be C6-invariant at the 12 corners (which have no C6 frame): orientation-constant
+    regular fields, zero rotating irreps. Every ico layer's output is, and so is anything built from
+    scalars. The output's corners are set by :class:`CornerRule`.
     """
 
     def __init__(self, in_type: FieldType, out_type: FieldType, level: int, bias: bool = True, transport: bool = True):
         super().__init__()
-        self.in_type, self.out_type, self.level = in_type, out_type, int(level)
-        self.pad = IcoPad(level, in_type, transport=transport)
-        self.corner_rule = CornerRule(level, out_type)
-        orbit, n_weights = kernel_orbits(in_type, out_type)
-        index = np.full((out_type.dim, in_type.dim, 3, 3), n_weights, dtype=np.int64)  # n_weights: zero
-        index[:, :, TAPS[:, 0], TAPS[:, 1]] = orbit
-        self.register_buffer("weight_index", torch.as_tensor(index), persistent=False)
-        self.weight = nn.Parameter(torch.empty(n_weights))
-        runs = field_runs(out_type)
-        field_of_channel = np.concatenate(
-            [
-                np.repeat(np.arange(m), 6 if k == "reg" else 1) + sum(r[1] for r in runs[:j])
-                for j, (k, m, _, _) in enumerate(runs)
-            ]
-        )
-        n_fields = sum(m for m, _ in out_type.fields)
-        self.register_buffer("bias_index", torch.as_tensor(field_of_channel), persistent=False)
-        self.bias = nn.Parameter(torch.empty(n_fields)) if bias else None
+        self.in_type, self.out_type = check_c6_type(in_type), check_c6_type(out_type)
+        self.level, self.transport = int(level), bool(transport)
         atlas = ico_atlas(level)
-        n = atlas.n
-        self.n = n
+        self.n = n = atlas.n
+        v, area, ci, co = atlas.n_vertices, 10 * n * n, in_type.dim, out_type.dim
+        # the ring read, as im2col patches of the two outer taps of each side (see _ring_tables)
+        index, coef, rows_at, cols_at = _ring_tables(level, in_type, co, transport)
+        self.ring = SparseRead(index, coef)
+        self.register_buffer("side_taps", torch.as_tensor(SIDE_TAPS), persistent=False)
+        # the corner rule as a sparse map: corner = projector @ mean of its 5 neighbours
+        order = np.argsort(atlas.atlas_of_vertex[atlas.corners])
+        corners = atlas.atlas_of_vertex[atlas.corners][order]  # the 10 chart corners, then the 2 poles
+        ring = atlas.atlas_of_vertex[atlas.corner_neighbours][order]  # (12, 5)
+        p_sel, p_val = _sparse_rows(invariant_projector(out_type).T)  # (C_out, Kp): non-zeros of each row
+        corner_at = (np.arange(co)[:, None], corners[None, :])
+        for name, size in (("v", v), ("a", area)):
+            for what, (c, cell) in (("rows", rows_at), ("cols", cols_at)):
+                self.register_buffer(f"{what}_{name}", torch.as_tensor((c * size + cell).reshape(-1)), persistent=False)
+            idx = p_sel[:, None, :, None] * size + ring[None, :, None, :]  # (C, 12, Kp, 5)
+            val = np.broadcast_to(p_val[:, None, :, None] / 5, idx.shape) * (ring < size)[None, :, None, :]
+            table = np.where(val != 0, idx, 0).reshape(co * 12, -1), val.reshape(co * 12, -1)
+            setattr(self, f"corner_{name}", SparseRead(*table))
+        corners_v = (corner_at[0] * v + corner_at[1]).reshape(-1)
+        corners_a = (corner_at[0] * area + corner_at[1])[np.broadcast_to(corner_at[1] < area, (co, 12))]
+        self.register_buffer("corners_v", torch.as_tensor(corners_v), persistent=False)
+        self.register_buffer("corners_a", torch.as_tensor(corners_a), persistent=False)
+        # weights: kernel = basis contracted with the weights of every pair of runs of fields
+        blocks, count = [], 0
+        for ko, mo in _runs(out_type):
+            row = []
+            for ki, mi in _runs(in_type):
+                row.append((count, mo, mi, ko, ki))
+                count += mo * mi * len(kernel_basis(ko, ki))
+            blocks.append(row)
+        index, coef = _kernel_table(blocks, zero=count)  # (C_out, C_in, 7, K)
+        full_index = np.full((co, ci, 9, index.shape[-1]), count, dtype=np.int64)
+        full_coef = np.zeros((co, ci, 9, index.shape[-1]))
+        full_index[:, :, TAPS[:, 0] * 3 + TAPS[:, 1]], full_coef[:, :, TAPS[:, 0] * 3 + TAPS[:, 1]] = index, coef
+        self.taps = SparseRead(full_index.reshape(co * ci * 9, -1), full_coef.reshape(co * ci * 9, -1))
+        self.weight = nn.Parameter(torch.empty(count))
+        bias_blocks, n_bias = [], 0
+        for ko, mo in _runs(out_type):
+            bias_blocks.append((n_bias, mo, ko))
+            n_bias += mo * len(bias_basis(ko))
+        self.bias = nn.Parameter(torch.empty(n_bias)) if bias and n_bias else None
+        self.bias_map = SparseRead(*_bias_table(bias_blocks, zero=n_bias)) if self.bias is not None else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -112,20 +369,27 @@ class IcoConv(nn.Module):
 
     def kernel(self) -> torch.Tensor:
         """The full conv2d kernel ``(C_out, C_in, 3, 3)`` (the two off-hexagon taps are zero)."""
-        return torch.cat([self.weight, self.weight.new_zeros(1)])[self.weight_index]
+        weights = torch.cat([self.weight, self.weight.new_zeros(1)])[None]
+        return self.taps(weights).view(self.out_type.dim, self.in_type.dim, 3, 3)
+
+    def bias_vector(self) -> torch.Tensor | None:
+        """The bias of every output channel, ``(C_out,)`` (C6-invariant per field), or None."""
+        if self.bias is None:
+            return None
+        return self.bias_map(torch.cat([self.bias, self.bias.new_zeros(1)])[None])[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        padded = self.pad(x)  # (B, C_in, 5 (n+2), 2n+2)
-        bias = None if self.bias is None else self.bias[self.bias_index]
-        out = F.conv2d(padded, self.kernel(), bias)  # (B, C_out, 5 (n+2) - 2, 2n), contiguous
-        b, c = out.shape[:2]
-        n = self.n
-        # the chart cells are a strided block of the output (rows k (n+2) + s, all 2n columns):
-        # copy them into atlas order (B, C_out, V); the two pole slots are set by the corner rule
-        charts = out.as_strided((b, c, 5, n, 2 * n), (out.stride(0), out.stride(1), (n + 2) * 2 * n, 2 * n, 1))
-        result = out.new_zeros(b, c, 10 * n * n + 2)
-        result[..., :-2].view(b, c, 5, n, 2 * n).copy_(charts)
-        return self.corner_rule(result, inplace=True)
+        n, ci = self.n, self.in_type.dim
+        if x.ndim != 3 or x.shape[1] != ci or x.shape[2] != 10 * n * n + 2:
+            raise ValueError(f"expected an atlas tensor (B, {ci}, {10 * n * n + 2}), got {tuple(x.shape)}")
+        kernel = self.kernel()
+        body, rows, cols = _Read.apply(x, self)
+        out = F.conv2d(body, kernel, self.bias_vector(), padding=1)
+        # ring corrections: the two outer taps of each side times the ring differences
+        co = self.out_type.dim
+        sides = kernel.view(co, ci, 9)[:, :, self.side_taps].permute(2, 0, 1, 3).reshape(4, co, 2 * ci)
+        rows, cols = torch.matmul(sides[:2], rows), torch.matmul(sides[2:], cols)
+        return _Assemble.apply(out, rows, cols, self)
 
     def extra_repr(self) -> str:
         return f"{self.in_type} -> {self.out_type}, level={self.level} | {self.weight.numel()} weights"

@@ -1,13 +1,19 @@
-"""Padding across chart seams with C6 transport, and the corner rule, for atlas tensors.
+"""Seam transport for atlas tensors: the C6 transporters, the border of every chart, padding, and
+the corner rule.
 
 An atlas tensor holds per-vertex features ``(B, C, V)`` in atlas order (see
-:mod:`gaugeconv.ico.atlas`). :class:`IcoPad` turns it into the five padded charts stacked
-along the rows, ``(B, C, 5 (n+2), 2n+2)``: chart k occupies rows ``k (n+2) .. k (n+2) + n + 1``,
-its owned cells at rows ``+1 .. +n`` and columns ``1 .. 2n``, with a one-cell border gathered
-from the neighbouring charts. A C6-regular field read across a seam is transported: its 6
-orientation channels are cyclically shifted, ``out[i] = x[(i - shift) mod 6]`` (a rotation by
-``60 shift`` degrees, channel i -> i + shift). Trivial fields are copied. The whole padded image
-is one ``index_select`` per run of fields of the same kind.
+:mod:`gaugeconv.ico.atlas`). Inside a chart every transporter is the identity; across a seam the
+value of a neighbour q is read in p's frame as ``rho(R(60 shift)) x_q`` with the field type's
+representation ``rho`` (:meth:`FieldType.rho`): a cyclic shift of the 6 orientation channels for a
+C6-regular field (channel i -> i + shift), a rotation by ``60 k shift`` degrees for an irrep of
+order k, the identity for a trivial field. One mechanism serves every kind of field:
+:class:`TransportGather` reads any list of (source, shift) cells, applying the matrices
+``rho(R(60 j))`` to the few cells with a non-zero shift, grouped by shift.
+
+Only the one-cell border ring around each chart needs transport (about ``6 / n`` of the cells),
+so the layers read the chart interiors as plain views and transport just the border:
+:class:`ChartBorder` gives the ring of every chart as four strips; :class:`IcoPad` assembles the
+padded charts from them; :class:`gaugeconv.ico.IcoConv` corrects a zero-padded ``conv2d`` with them.
 """
 
 from __future__ import annotations
@@ -19,106 +25,224 @@ from torch import nn
 from ..groups import FieldType
 from .atlas import ico_atlas
 
+#: The rotation generating C6, in radians.
+C6_STEP = np.pi / 3
 
-def field_runs(field_type: FieldType) -> list:
-    """Contiguous runs of fields of one kind: ``[(kind, n_fields, channel_start, channel_stop), ...]``.
 
-    Raises ValueError unless every field is trivial ``"0"`` or, for group ``"C6"``, regular ``"reg"``.
+def check_c6_type(field_type: FieldType) -> FieldType:
+    """Return ``field_type`` if it is a C6 field type (or only trivial fields); raise otherwise.
+
+    Raises TypeError for a non-FieldType and ValueError for another group's non-trivial fields.
     """
     if not isinstance(field_type, FieldType):
         raise TypeError(f"expected a FieldType like FieldType('4xreg', group='C6'), got {field_type!r}")
-    kinds = {k for _, k in field_type.fields}
-    if kinds - {"0", "reg"} or ("reg" in kinds and field_type.group != "C6"):
+    trivial = all(k == "0" for _, k in field_type.fields)
+    if field_type.group != "C6" and not trivial:
         raise ValueError(
-            f"the icosahedral fast path supports trivial '0' and C6-regular 'reg' fields, got {field_type!r}; "
-            "use e.g. FieldType('2x0 + 8xreg', group='C6')"
+            f"the icosahedral fast path supports C6 field types (trivial '0', irreps '1', '2', '3', regular 'reg'), "
+            f"got {field_type!r}; use e.g. FieldType('2x0 + 8xreg', group='C6')"
         )
-    runs, start = [], 0
-    for mult, kind in field_type.fields:
-        size = mult * (6 if kind == "reg" else 1)
-        if runs and runs[-1][0] == kind:
-            k, m, a, _ = runs[-1]
-            runs[-1] = (k, m + mult, a, start + size)
-        else:
-            runs.append((kind, mult, start, start + size))
-        start += size
-    return runs
+    return field_type
 
 
-def _shifted_index(source: np.ndarray, shift: np.ndarray, n_vertices: int) -> np.ndarray:
-    """Index into a regular run viewed as ``(B, F, 6 V)``: orientation i of each cell reads
-    orientation ``(i - shift) mod 6`` of its source, ``(6 * len(source),)``."""
-    i = np.arange(6)[:, None]
-    return (((i - shift[None, :]) % 6) * n_vertices + source[None, :]).reshape(-1)
+def transport_matrices(field_type: FieldType) -> np.ndarray:
+    """``rho(R(60 j))`` for ``j = 0..5``: ``(6, C, C)`` float64."""
+    check_c6_type(field_type)
+    if field_type.group != "C6":  # trivial fields of another group
+        return np.broadcast_to(np.eye(field_type.dim), (6, field_type.dim, field_type.dim)).copy()
+    return field_type.rho(np.arange(6) * C6_STEP)
 
 
-class _Gather(torch.autograd.Function):
-    """``y.index_select(1, index)`` for ``y (R, S)`` where every source column occurs at least once.
+def invariant_projector(field_type: FieldType) -> np.ndarray:
+    """The orthogonal projector onto the C6-invariant vectors, ``(C, C)``: the mean of
+    :func:`transport_matrices`. Orientation mean for a regular field, zero for irreps of order
+    k not divisible by 6, the identity for trivial fields."""
+    return transport_matrices(field_type).mean(0)
 
-    The backward avoids a full scatter: the gradient of each source is read from its first
-    occurrence (one gather) and the few repeats (seam copies) are added with ``index_add_``.
+
+def transport_table(field_type: FieldType, source, shift, valid, n_vertices: int):
+    """The transported read of :class:`TransportGather` as a sparse linear map on flattened
+    features ``x_flat[c * V + v] = x[c, v]``: ``out[c, m] = sum_k coef[c, m, k] x_flat[index[c, m, k]]``.
+
+    Returns ``index (C, M, K)`` int64 and ``coef (C, M, K)`` float64, K the largest number of
+    non-zeros in a row of ``rho`` (1 for trivial and regular fields, 2 with irreps); invalid cells
+    and padding entries have coefficient 0.
+    """
+    mats = transport_matrices(field_type)
+    source = np.asarray(source, dtype=np.int64).reshape(-1)
+    shift = np.asarray(shift, dtype=np.int64).reshape(-1) % 6
+    valid = np.asarray(valid, bool).reshape(-1)
+    width = max(1, int((mats != 0).sum(2).max()))
+    cols = np.zeros(mats.shape[:2] + (width,), dtype=np.int64)
+    vals = np.zeros(mats.shape[:2] + (width,))
+    for j in range(6):
+        for c in range(mats.shape[1]):
+            nz = np.flatnonzero(mats[j, c])
+            cols[j, c, : len(nz)], vals[j, c, : len(nz)] = nz, mats[j, c, nz]
+    index = cols[shift].transpose(1, 0, 2) * n_vertices + source[None, :, None]
+    coef = vals[shift].transpose(1, 0, 2) * valid[None, :, None]
+    return index, coef
+
+
+class SparseRead(nn.Module):
+    """A fixed sparse linear map on flattened features, ``(B, N) -> (B, R)``:
+    ``out[:, r] = sum_k coef[r, k] x[:, index[r, k]]``, with its adjoint for custom backward passes.
+
+    Parameters
+    ----------
+    index : (R, K) int, coef : (R, K) float (coefficients exactly 1 with K = 1 skip the product)
     """
 
+    def __init__(self, index, coef):
+        super().__init__()
+        index, coef = np.asarray(index, dtype=np.int64), np.asarray(coef, dtype=np.float64)
+        self.rows, self.width = index.shape
+        self.plain = self.width == 1 and bool(np.all(coef == 1.0))
+        # k-major: the K terms of a row are K planes, summed over a middle axis
+        self.register_buffer("index", torch.as_tensor(np.ascontiguousarray(index.T).reshape(-1)), persistent=False)
+        self.register_buffer("coef", torch.as_tensor(np.ascontiguousarray(coef.T)), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x.index_select(1, self.index)
+        if self.plain:
+            return out
+        return (out.view(x.shape[0], self.width, self.rows) * self.coef.to(x.dtype)).sum(1)
+
+    def adjoint_(self, grad: torch.Tensor, grad_x: torch.Tensor) -> torch.Tensor:
+        """``grad_x[:, index[r, k]] += coef[r, k] grad[:, r]``; ``grad (B, R)``, ``grad_x (B, N)`` in place."""
+        if not self.plain:
+            grad = (grad.unsqueeze(1) * self.coef.to(grad.dtype)).reshape(grad.shape[0], -1)
+        return grad_x.index_add_(1, self.index, grad)
+
+
+class TransportGather(nn.Module):
+    """Read transported cells of an atlas tensor: ``out[..., m] = rho(R(60 shift[m])) x[..., source[m]]``,
+    and zero where ``valid[m]`` is False.
+
+    Parameters
+    ----------
+    field_type : C6 FieldType of the features
+    source : (M,) int, atlas index of each cell's source
+    shift : (M,) int, the C6 transport (rotation by ``60 shift`` degrees)
+    valid : (M,) bool or None (all valid)
+
+    Shapes
+    ------
+    ``(..., C, V) -> (..., C, M)``. One ``index_select``; the cells with a non-zero shift (and a
+    non-identity ``rho``) are then transported in place, one ``(C, C)`` matrix product per shift.
+    """
+
+    def __init__(self, field_type: FieldType, source, shift, valid=None):
+        super().__init__()
+        source = np.asarray(source, dtype=np.int64).reshape(-1)
+        shift = np.asarray(shift, dtype=np.int64).reshape(-1) % 6
+        valid = np.ones(len(source), bool) if valid is None else np.asarray(valid, bool).reshape(-1)
+        mats = transport_matrices(field_type)
+        moving = [j for j in range(1, 6) if not np.array_equal(mats[j], mats[0])]
+        moved = np.flatnonzero(valid & np.isin(shift, moving))
+        moved = moved[np.argsort(shift[moved], kind="stable")]
+        counts = np.bincount(shift[moved], minlength=6)
+        stops = np.cumsum(counts)
+        self.groups = [(j, int(stops[j] - counts[j]), int(stops[j])) for j in range(6) if counts[j]]
+        self.register_buffer("source", torch.as_tensor(source), persistent=False)
+        self.register_buffer("moved", torch.as_tensor(moved), persistent=False)
+        self.register_buffer("invalid", torch.as_tensor(np.flatnonzero(~valid)), persistent=False)
+        self.register_buffer("matrices", torch.as_tensor(mats), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x.index_select(-1, self.source)
+        if self.moved.numel():
+            before = out.index_select(-1, self.moved)
+            mats = self.matrices.to(x.dtype)
+            after = [torch.matmul(mats[j], before[..., a:b]) for j, a, b in self.groups]
+            out.index_copy_(-1, self.moved, after[0] if len(after) == 1 else torch.cat(after, -1))
+        if self.invalid.numel():
+            out.index_fill_(-1, self.invalid, 0)
+        return out
+
+    def adjoint_(self, grad_cells: torch.Tensor, grad_x: torch.Tensor) -> torch.Tensor:
+        """Add the adjoint of the gather to ``grad_x``: ``grad_x[..., source[m]] += rho(shift[m])^T
+        grad_cells[..., m]`` over the valid cells. ``grad_cells (..., C, M)``, ``grad_x (..., C, V)``
+        modified in place and returned (for custom backward passes)."""
+        g = grad_cells
+        if self.invalid.numel():
+            g = g.index_fill(-1, self.invalid, 0)
+        if self.moved.numel():
+            g = g.clone() if g is grad_cells else g
+            before = g.index_select(-1, self.moved)
+            mats = self.matrices.to(g.dtype)
+            after = [torch.matmul(mats[j].T, before[..., a:b]) for j, a, b in self.groups]
+            g.index_copy_(-1, self.moved, after[0] if len(after) == 1 else torch.cat(after, -1))
+        return grad_x.index_add_(-1, self.source, g)
+
+
+def border_cells(level: int, transport: bool = True):
+    """Source, shift and validity of the border ring of every chart, as four strips.
+
+    Returns ``(rows, cols)``, each a tuple ``(source, shift, valid)`` of int/bool arrays:
+    ``rows`` of shape ``(5, 2, 2n + 2)``: the lattice rows ``s = -1`` (strip 0) and ``s = n``
+    (strip 1) of chart k, columns ``t = -1 .. 2n``; ``cols`` of shape ``(5, 2, n + 2)``: the lattice
+    columns ``t = -1`` and ``t = 2n`` at ``s = -1 .. n``, whose two end cells (already in the rows)
+    are marked invalid. ``transport=False`` zeroes the shifts (naive padding).
+    """
+    atlas = ico_atlas(level)
+    n = atlas.n
+    src, shift = atlas.pad_source, atlas.pad_shift if transport else np.zeros_like(atlas.pad_shift)
+    rows = (src[:, [0, n + 1], :], shift[:, [0, n + 1], :], np.ones((5, 2, 2 * n + 2), bool))
+    valid = np.ones((5, 2, n + 2), bool)
+    valid[:, :, [0, n + 1]] = False
+    cols = (src[:, :, [0, 2 * n + 1]].transpose(0, 2, 1), shift[:, :, [0, 2 * n + 1]].transpose(0, 2, 1), valid)
+    return rows, cols
+
+
+class ChartBorder(nn.Module):
+    """The transported border ring of every chart of an atlas tensor (see :func:`border_cells`).
+
+    Shapes
+    ------
+    ``(B, C, V)`` -> ``(rows (B, C, 5, 2, 2n + 2), cols (B, C, 5, 2, n + 2))``; invalid cells are zero.
+    """
+
+    def __init__(self, level: int, field_type: FieldType, transport: bool = True):
+        super().__init__()
+        self.n = ico_atlas(level).n
+        rows, cols = border_cells(level, transport)
+        self.split = rows[0].size
+        source, shift, valid = (np.concatenate([r.reshape(-1), c.reshape(-1)]) for r, c in zip(rows, cols))
+        self.gather = TransportGather(field_type, source, shift, valid)
+
+    def forward(self, x: torch.Tensor):
+        cells = self.gather(x)
+        n, lead = self.n, x.shape[:-1]
+        rows = cells[..., : self.split].reshape(*lead, 5, 2, 2 * n + 2)
+        cols = cells[..., self.split :].reshape(*lead, 5, 2, n + 2)
+        return rows, cols
+
+
+class _PlaceBorder(torch.autograd.Function):
+    """Padded charts ``(B, C, 5, n + 2, 2n + 2)`` from an atlas tensor and its border strips."""
+
     @staticmethod
-    def forward(ctx, y, index, primary, extra_src, extra_pos):
-        ctx.save_for_backward(primary, extra_src, extra_pos)
-        return y.index_select(1, index)
+    def forward(ctx, x, rows, cols):
+        b, c, v = x.shape
+        n = cols.shape[-1] - 2
+        ctx.shape = (b, c, v, n)
+        padded = x.new_empty(b, c, 5, n + 2, 2 * n + 2)
+        padded[..., 1 : n + 1, 1 : 2 * n + 1] = x[..., : 10 * n * n].view(b, c, 5, n, 2 * n)
+        padded[..., [0, n + 1], :] = rows
+        padded[..., 1 : n + 1, [0, 2 * n + 1]] = cols[..., 1 : n + 1].transpose(-1, -2)
+        return padded
 
     @staticmethod
     def backward(ctx, grad):
-        primary, extra_src, extra_pos = ctx.saved_tensors
-        out = grad.index_select(1, primary)
-        if extra_pos.numel():
-            out.index_add_(1, extra_src, grad.index_select(1, extra_pos))
-        return out, None, None, None, None
-
-
-def register_gather(module: nn.Module, name: str, index: np.ndarray, n_sources: int) -> None:
-    """Store the buffers of a gather ``index`` into ``n_sources`` columns on ``module``."""
-    index = np.asarray(index, dtype=np.int64)
-    _, first = np.unique(index, return_index=True)
-    covers = len(first) == n_sources
-    extra_pos = np.setdiff1d(np.arange(len(index)), first) if covers else np.zeros(0, np.int64)
-    for key, value in (
-        ("index", index),
-        ("primary", first if covers else np.zeros(0, np.int64)),
-        ("extra_src", index[extra_pos]),
-        ("extra_pos", extra_pos),
-    ):
-        module.register_buffer(f"{name}_{key}", torch.as_tensor(value, dtype=torch.long), persistent=False)
-
-
-def gather(module: nn.Module, name: str, y: torch.Tensor) -> torch.Tensor:
-    """Apply the gather ``name`` registered by :func:`register_gather` to ``y (R, S)`` -> ``(R, M)``."""
-    index = getattr(module, f"{name}_index")
-    primary = getattr(module, f"{name}_primary")
-    if primary.numel() == 0 or not torch.is_grad_enabled() or not y.requires_grad:
-        return y.index_select(1, index)
-    return _Gather.apply(y, index, primary, getattr(module, f"{name}_extra_src"), getattr(module, f"{name}_extra_pos"))
-
-
-def gather_runs(module: nn.Module, name: str, y: torch.Tensor, runs: list, n_vertices: int) -> torch.Tensor:
-    """Gather ``(B, C, V)`` along vertices run by run with the gathers ``f"{name}{j}"`` of ``module``
-    (a vertex index for a trivial run, a :func:`_shifted_index` for a regular run); ``(B, C, M)``."""
-    parts = []
-    batch = y.shape[0]
-    for j, (kind, mult, a, b) in enumerate(runs):
-        width = 6 * n_vertices if kind == "reg" else n_vertices
-        block = gather(module, f"{name}{j}", y[:, a:b].reshape(batch * mult, width))
-        parts.append(block.reshape(batch, b - a, -1))
-    return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
-
-
-def orientation_mean(y: torch.Tensor, runs: list) -> torch.Tensor:
-    """Replace each regular field by its mean over the 6 orientations: ``(B, C, M) -> (B, C, M)``."""
-    parts = []
-    for kind, mult, a, b in runs:
-        block = y[:, a:b]
-        if kind == "reg":
-            shape = block.shape
-            block = block.reshape(shape[0], mult, 6, -1).mean(2, keepdim=True).expand(-1, -1, 6, -1).reshape(shape)
-        parts.append(block)
-    return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
+        b, c, v, n = ctx.shape
+        grad_x = grad.new_empty(b, c, v)
+        grad_x[..., : 10 * n * n].view(b, c, 5, n, 2 * n).copy_(grad[..., 1 : n + 1, 1 : 2 * n + 1])
+        grad_x[..., 10 * n * n :] = 0
+        grad_rows = grad[..., [0, n + 1], :]
+        grad_cols = grad.new_zeros(b, c, 5, 2, n + 2)
+        grad_cols[..., 1 : n + 1] = grad[..., 1 : n + 1, [0, 2 * n + 1]].transpose(-1, -2)
+        return grad_x, grad_rows, grad_cols
 
 
 class IcoPad(nn.Module):
@@ -127,49 +251,45 @@ class IcoPad(nn.Module):
     Parameters
     ----------
     level : subdivision level r of the icosahedron (``n = 2**r``)
-    field_type : FieldType of trivial and C6-regular fields
+    field_type : C6 FieldType (trivial, irreps, regular fields)
     transport : apply the C6 transporters at the seams (True); False gives the naive padding
-        that copies orientation channels unchanged (wrong for regular fields; a baseline)
+        that copies channels unchanged (wrong for non-trivial fields; a baseline)
 
     Shapes
     ------
-    input ``(B, C, V)`` atlas order -> output ``(B, C, 5 (n + 2), 2 n + 2)``.
+    input ``(B, C, V)`` atlas order -> output ``(B, C, 5 (n + 2), 2 n + 2)``: chart k at rows
+    ``k (n + 2) .. k (n + 2) + n + 1``, its owned cells at rows ``+1 .. +n`` and columns ``1 .. 2n``,
+    the one-cell border read from the neighbouring charts with transport.
     Cells read by no vertex's hexagonal neighbourhood (two per chart) hold an arbitrary copy.
     Cells that read one of the 12 corners copy it without transport: a corner has no C6 frame, so
-    a regular field there must be orientation-constant (C6-invariant), as every ico layer's output
-    is (:class:`CornerRule`); see :mod:`gaugeconv.ico.atlas`.
+    its features must be C6-invariant, as every ico layer's output is (:class:`CornerRule`); see
+    :mod:`gaugeconv.ico.atlas`.
     """
 
     def __init__(self, level: int, field_type: FieldType, transport: bool = True):
         super().__init__()
-        self.atlas = atlas = ico_atlas(level)
-        self.field_type = field_type
+        self.atlas = ico_atlas(level)
+        self.field_type = check_c6_type(field_type)
         self.transport = bool(transport)
-        self.runs = field_runs(field_type)
-        source = atlas.pad_source.reshape(-1)
-        shift = atlas.pad_shift.reshape(-1) if transport else np.zeros_like(source)
-        for j, (kind, *_) in enumerate(self.runs):
-            if kind == "reg":
-                register_gather(self, f"pad{j}", _shifted_index(source, shift, atlas.n_vertices), 6 * atlas.n_vertices)
-            else:
-                register_gather(self, f"pad{j}", source, atlas.n_vertices)
-        self.shape = (5 * (atlas.n + 2), 2 * atlas.n + 2)
+        self.border = ChartBorder(level, field_type, transport)
+        self.shape = (5 * (self.atlas.n + 2), 2 * self.atlas.n + 2)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         if y.ndim != 3 or y.shape[1] != self.field_type.dim or y.shape[2] != self.atlas.n_vertices:
             raise ValueError(
                 f"expected an atlas tensor (B, {self.field_type.dim}, {self.atlas.n_vertices}), got {tuple(y.shape)}"
             )
-        out = gather_runs(self, "pad", y, self.runs, self.atlas.n_vertices)
-        return out.reshape(y.shape[0], y.shape[1], *self.shape)
+        rows, cols = self.border(y)
+        return _PlaceBorder.apply(y, rows, cols).view(y.shape[0], y.shape[1], *self.shape)
 
     def extra_repr(self) -> str:
         return f"level={self.atlas.level}, {self.field_type}, transport={self.transport}"
 
 
 class CornerRule(nn.Module):
-    """Set the 12 corners of an atlas tensor to the mean of their 5 neighbours (orientation-averaged
-    for regular fields). Input and output ``(B, C, V)``.
+    """Set the 12 corners of an atlas tensor to the mean of their 5 neighbours, projected onto the
+    C6-invariant vectors (:func:`invariant_projector`: the orientation mean of a regular field,
+    zero for a rotating irrep). Input and output ``(B, C, V)``.
 
     ``forward(y, inplace=False)``: a new tensor, or ``y`` modified in place (for fresh
     intermediate tensors inside the layers).
@@ -178,15 +298,20 @@ class CornerRule(nn.Module):
     def __init__(self, level: int, field_type: FieldType):
         super().__init__()
         atlas = ico_atlas(level)
-        self.runs = field_runs(field_type)
+        projector = invariant_projector(field_type)
+        self.identity = bool(np.array_equal(projector, np.eye(field_type.dim)))
+        self.register_buffer("projector", torch.as_tensor(projector), persistent=False)
         self.register_buffer("corners", torch.as_tensor(atlas.atlas_of_vertex[atlas.corners]), persistent=False)
         nbr = atlas.atlas_of_vertex[atlas.corner_neighbours].reshape(-1)
         self.register_buffer("neighbours", torch.as_tensor(nbr), persistent=False)
 
+    def values(self, y: torch.Tensor) -> torch.Tensor:
+        """The corner values the rule sets, ``(B, C, V) -> (B, C, 12)``."""
+        values = y.index_select(-1, self.neighbours).reshape(*y.shape[:-1], 12, 5).mean(-1)
+        return values if self.identity else torch.matmul(self.projector.to(y.dtype), values)
+
     def forward(self, y: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-        values = y[..., self.neighbours].reshape(*y.shape[:-1], 12, 5).mean(-1)
-        values = orientation_mean(values, self.runs)
+        values = self.values(y)
         if not inplace:
             y = y.clone()
-        y[..., self.corners] = values
-        return y
+        return y.index_copy_(-1, self.corners, values)

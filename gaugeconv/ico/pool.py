@@ -20,7 +20,7 @@ from torch import nn
 
 from ..groups import FieldType
 from .atlas import DIRECTIONS, ico_atlas
-from .padding import CornerRule, IcoPad, _shifted_index, field_runs, gather_runs, register_gather
+from .padding import CornerRule, IcoPad, TransportGather, check_c6_type
 
 _MODES = ("max", "mean")
 
@@ -41,8 +41,9 @@ class IcoPool(nn.Module):
     Parameters
     ----------
     level : the fine level r >= 1
-    field_type : FieldType of trivial and C6-regular fields (unchanged by pooling)
-    mode : "max" or "mean", per channel (equivariant for both kinds of field)
+    field_type : C6 FieldType (unchanged by pooling)
+    mode : "max" or "mean", per channel; "max" is equivariant for trivial and regular fields
+        (channel permutations), "mean" for every kind
     transport : transport across seams (False: naive padding, a baseline)
 
     Shapes
@@ -54,7 +55,11 @@ class IcoPool(nn.Module):
         super().__init__()
         _check_levels(level)
         _check_mode(mode)
-        self.level, self.mode, self.field_type = int(level), mode, field_type
+        self.level, self.mode, self.field_type = int(level), mode, check_c6_type(field_type)
+        if mode == "max" and any(k not in ("0", "reg") for _, k in field_type.fields):
+            raise ValueError(
+                f"max pooling is equivariant only for trivial and regular fields, got {field_type}; use mode='mean'"
+            )
         fine, coarse = ico_atlas(level), ico_atlas(level - 1)
         n, m = fine.n, coarse.n
         fine_cells = fine.charts(fine.vertex_of_atlas[None])[0][:, ::2, ::2]
@@ -87,13 +92,13 @@ class IcoUnpool(nn.Module):
     """Upsample an atlas tensor from level ``level - 1`` to ``level``.
 
     Coarse vertices keep their features; each midpoint gets the mean of its two coarse
-    neighbours, transported into its frame (corners are read without transport: regular fields
-    must be orientation-constant there, as every ico layer's output is).
+    neighbours, transported into its frame (corners are read without transport: their fields
+    must be C6-invariant, as every ico layer's output is).
 
     Parameters
     ----------
     level : the fine level r >= 1
-    field_type : FieldType of trivial and C6-regular fields
+    field_type : C6 FieldType
 
     Shapes
     ------
@@ -105,7 +110,7 @@ class IcoUnpool(nn.Module):
         _check_levels(level)
         self.level, self.field_type = int(level), field_type
         fine, coarse = ico_atlas(level), ico_atlas(level - 1)
-        self.runs = field_runs(field_type)
+        check_c6_type(field_type)
         self.n_coarse = coarse.n_vertices
         v = fine.vertex_of_atlas
         is_coarse_nbr = (fine.neighbours >= 0) & (fine.neighbours < coarse.n_vertices)  # (V_r, 6)
@@ -121,13 +126,7 @@ class IcoUnpool(nn.Module):
         sources[new] = np.take_along_axis(fine.neighbours[v[new]], d, 1)
         shifts[new] = np.take_along_axis(fine.shifts[v[new]], d, 1)
         sources = coarse.atlas_of_vertex[sources]
-        for j in range(2):
-            for r, (kind, *_) in enumerate(self.runs):
-                if kind == "reg":
-                    idx = _shifted_index(sources[:, j], shifts[:, j], self.n_coarse)
-                    register_gather(self, f"up{j}_{r}", idx, 6 * self.n_coarse)
-                else:
-                    register_gather(self, f"up{j}_{r}", sources[:, j], self.n_coarse)
+        self.gather = TransportGather(field_type, sources.T, shifts.T)  # (2 V_r,): first, then second
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 3 or x.shape[1] != self.field_type.dim or x.shape[2] != self.n_coarse:
@@ -135,9 +134,9 @@ class IcoUnpool(nn.Module):
                 f"expected an atlas tensor (B, {self.field_type.dim}, {self.n_coarse}) at level {self.level - 1}, "
                 f"got {tuple(x.shape)}"
             )
-        first = gather_runs(self, "up0_", x, self.runs, self.n_coarse)
-        second = gather_runs(self, "up1_", x, self.runs, self.n_coarse)
-        return 0.5 * (first + second)
+        both = self.gather(x)
+        half = both.shape[-1] // 2
+        return 0.5 * (both[..., :half] + both[..., half:])
 
     def extra_repr(self) -> str:
         return f"level {self.level - 1} -> {self.level}, {self.field_type}"
@@ -156,7 +155,14 @@ class GroupPool(nn.Module):
         super().__init__()
         _check_mode(mode)
         self.field_type, self.mode = field_type, mode
-        self.runs = field_runs(field_type)
+        check_c6_type(field_type)
+        self.runs, start = [], 0
+        for mult, kind in field_type.fields:
+            if kind not in ("0", "reg"):
+                raise ValueError(f"GroupPool takes trivial and regular fields, got {field_type}")
+            width = mult * (6 if kind == "reg" else 1)
+            self.runs.append((kind, mult, start, start + width))
+            start += width
         n_fields = sum(m for m, _ in field_type.fields)
         self.out_type = FieldType(f"{n_fields}x0", group=field_type.group)
 
