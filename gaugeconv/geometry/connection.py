@@ -22,6 +22,7 @@ import numpy as np
 from .connectivity import Fans
 
 TWO_PI = 2.0 * np.pi
+_CHUNK = 1 << 14  # faces per block in blocked loops: their temporaries stay in cache
 
 
 def side_lengths(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -144,6 +145,8 @@ def connect(fans: Fans, lengths: np.ndarray, angles: np.ndarray, n_vertices: int
     angle_sum = np.bincount(flat, weights=alpha, minlength=n_vertices)
     degree = counts + boundary
     n_edges = int(degree.sum())
+    if n_edges == n_slots and not fans.direction.any():
+        return _connect_closed_oriented(fans, lengths, alpha, angle_sum, degree)
 
     # slot -> edge index: shifted by the boundary vertices before the slot's vertex
     vertex_of_slot = np.repeat(np.arange(n_vertices, dtype=np.int64), counts)
@@ -217,6 +220,41 @@ def connect(fans: Fans, lengths: np.ndarray, angles: np.ndarray, n_vertices: int
     )
 
 
+def _connect_closed_oriented(
+    fans: Fans, lengths: np.ndarray, alpha: np.ndarray, angle_sum: np.ndarray, degree: np.ndarray
+) -> Connection:
+    """:func:`connect` for a closed mesh whose fans all run with their faces (``d = 0``): one
+    edge per slot, in slot order; the slot at corner c enters through c's a-side, so its source
+    is the next vertex of the face, its side is c and its reverse edge is the slot at the partner
+    of c. Same arithmetic as the general case, without its slot-to-edge maps."""
+    c = fans.corner
+    n_edges = c.size
+    edge_index = np.empty((2, n_edges), dtype=np.int64)
+    source, target = edge_index
+    target[:] = np.repeat(np.arange(angle_sum.size, dtype=np.int64), degree)
+    theta = _segment_exclusive_cumsum(alpha[c], fans.offset)
+    theta *= (TWO_PI / angle_sum)[target]
+    source[:] = np.roll(fans.faces, -1, axis=1).reshape(-1)[c]
+    log_r = lengths.reshape(-1)[c]
+    # phi_q(p): the angle of the reverse edge, at the partner corner
+    by_corner = np.empty(n_edges)
+    by_corner[c] = theta
+    theta_back = by_corner[fans.partner[c]]
+    del by_corner
+    # T = R(phi_p(q) + pi - phi_q(p)), no flips
+    np.subtract(theta, theta_back, out=theta_back)
+    theta_back += np.pi
+    return Connection(
+        edge_index=edge_index,
+        log_r=log_r,
+        log_theta=_wrap_inplace(theta),
+        transport_angle=_wrap_inplace(theta_back),
+        transport_flip=np.zeros(n_edges, dtype=bool),
+        angle_sum=angle_sum,
+        degree=degree,
+    )
+
+
 def vertex_frames(vertices: np.ndarray, fans: Fans, conn: Connection, angles: np.ndarray) -> np.ndarray:
     """Embedded frames ``(V, 3, 3)``: ``frames[p] = (e1, e2, n)`` as rows.
 
@@ -228,30 +266,40 @@ def vertex_frames(vertices: np.ndarray, fans: Fans, conn: Connection, angles: np
     faces = fans.faces
     n_vertices = len(vertices)
     x, y, z = (np.ascontiguousarray(vertices[:, k]) for k in range(3))
-    fx, fy, fz = x[faces], y[faces], z[faces]  # (F, 3) corner coordinates
-    ux, uy, uz = fx[:, 1] - fx[:, 0], fy[:, 1] - fy[:, 0], fz[:, 1] - fz[:, 0]
-    wx, wy, wz = fx[:, 2] - fx[:, 0], fy[:, 2] - fy[:, 0], fz[:, 2] - fz[:, 0]
-    del fx, fy, fz
-    face_normal = (uy * wz - uz * wy, uz * wx - ux * wz, ux * wy - uy * wx)
-    inv_norm = 1.0 / np.sqrt(face_normal[0] ** 2 + face_normal[1] ** 2 + face_normal[2] ** 2)
-    # angle weight of every corner, negative where the vertex's fan runs against the face
-    weight = np.where(fans.corner_direction.reshape(-1, 3) == 1, -angles, angles)
-    weight *= inv_norm[:, None]
-    owner = faces.reshape(-1)
-    normal = np.empty((n_vertices, 3))
-    for k in range(3):
-        normal[:, k] = np.bincount(owner, weights=(weight * face_normal[k][:, None]).reshape(-1), minlength=n_vertices)
-    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    direction = fans.corner_direction.reshape(-1, 3)
+    sums = np.zeros((3, n_vertices))
+    for start in range(0, len(faces), _CHUNK):  # cache-sized blocks of faces, summed in face order
+        block = slice(start, start + _CHUNK)
+        f = faces[block]
+        fx, fy, fz = x[f], y[f], z[f]  # (B, 3) corner coordinates
+        ux, uy, uz = fx[:, 1] - fx[:, 0], fy[:, 1] - fy[:, 0], fz[:, 1] - fz[:, 0]
+        wx, wy, wz = fx[:, 2] - fx[:, 0], fy[:, 2] - fy[:, 0], fz[:, 2] - fz[:, 0]
+        face_normal = (uy * wz - uz * wy, uz * wx - ux * wz, ux * wy - uy * wx)
+        inv_norm = 1.0 / np.sqrt(face_normal[0] ** 2 + face_normal[1] ** 2 + face_normal[2] ** 2)
+        # angle weight of every corner, negative where the vertex's fan runs against the face
+        a = angles[block]
+        weight = np.where(direction[block] == 1, -a, a)
+        weight *= inv_norm[:, None]
+        owner = f.reshape(-1)
+        for k in range(3):
+            np.add.at(sums[k], owner, (weight * face_normal[k][:, None]).reshape(-1))
     first = conn.edge_index[0, np.cumsum(conn.degree) - conn.degree]
-    t = vertices[first] - vertices
-    t -= np.einsum("vi,vi->v", t, normal)[:, None] * normal
-    t /= np.linalg.norm(t, axis=1, keepdims=True)
     frames = np.empty((n_vertices, 3, 3))
-    frames[:, 0] = t
-    nx, ny, nz = normal[:, 0], normal[:, 1], normal[:, 2]
-    tx, ty, tz = t[:, 0], t[:, 1], t[:, 2]
-    frames[:, 1, 0] = ny * tz - nz * ty  # e2 = n x e1
-    frames[:, 1, 1] = nz * tx - nx * tz
-    frames[:, 1, 2] = nx * ty - ny * tx
-    frames[:, 2] = normal
+    for start in range(0, n_vertices, _CHUNK):
+        block = slice(start, start + _CHUNK)
+        nx, ny, nz = sums[:, block]
+        norm = np.sqrt(nx * nx + ny * ny + nz * nz)
+        nx, ny, nz = nx / norm, ny / norm, nz / norm
+        t = vertices[first[block]] - vertices[block]
+        tx, ty, tz = t.T
+        dot = tx * nx + tz * nz + ty * ny  # the association einsum("vi,vi->v") used: same bits
+        tx, ty, tz = tx - dot * nx, ty - dot * ny, tz - dot * nz
+        norm = np.sqrt(tx * tx + ty * ty + tz * tz)
+        tx, ty, tz = tx / norm, ty / norm, tz / norm
+        out = frames[block]
+        out[:, 0, 0], out[:, 0, 1], out[:, 0, 2] = tx, ty, tz
+        out[:, 1, 0] = ny * tz - nz * ty  # e2 = n x e1
+        out[:, 1, 1] = nz * tx - nx * tz
+        out[:, 1, 2] = nx * ty - ny * tx
+        out[:, 2, 0], out[:, 2, 1], out[:, 2, 2] = nx, ny, nz
     return frames
