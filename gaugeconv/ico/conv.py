@@ -11,11 +11,13 @@ kernel entries: 42 weights per (regular, regular) pair of fields, 7 per (trivial
 (regular, trivial), 2 per (trivial, trivial) (centre and ring); irreps get their rotation-steerable
 kernels from the same average.
 
-Forward: ONE ``conv2d`` with zero padding over the five charts stacked along the rows (a view of
-the atlas tensor, the same call a plain chart CNN makes), then a correction on the one-cell ring
-of every chart: the ``conv1d`` of the kernel's outer rows and columns with the difference between
-the transported border (:class:`ChartBorder`) and what the zero-padded conv read there (zeros, or
-the next chart's edge row). The corners are set by the corner rule (:class:`CornerRule`).
+Forward: ONE ``conv2d`` with zero padding over the five charts as a batch ``(5 B, C, n, 2n)``,
+the very call a plain chart CNN makes, then a correction on the one-cell ring around every
+chart, where the zero padding read 0 instead of the transported border: the two outer kernel
+taps of each side times the transported border cells (:func:`transport_table`), one matrix product
+for the rows above and below and one for the columns left and right. The ring is about ``6 / n``
+of the cells. The corners are set by the corner rule (:class:`CornerRule`). Custom backward
+passes keep it to one copy of the features each way.
 """
 
 from __future__ import annotations
@@ -169,13 +171,13 @@ SIDE_OFFSETS = np.array([[-1, 0], [0, 1], [-1, 0], [0, 1]])
 
 
 def _ring_tables(level: int, in_type: FieldType, out_dim: int, transport: bool):
-    """The sparse read of the ring differences and where the corrections land.
+    """The sparse read of the transported ring and where the corrections land.
 
-    The zero-padded conv2d over the stacked charts reads, at the ring of chart k, zeros or (for the
-    rows between charts) the next chart's edge row; the exact conv reads the transported border.
-    The difference is read as im2col patches: for each side, channel c, tap j of the side's two
-    outer taps, chart k and position u along the side, the cell ``u + SIDE_OFFSETS[side, j]`` of
-    the side's strip. Returns ``index, coef`` (rows ``(side, c, j, k, u)``, rows strips first, then
+    The zero-padded conv2d reads zeros on the ring of each chart; the exact conv reads the
+    transported border. The border is read as im2col patches: for each side, channel c, tap j of
+    the side's two outer taps (the only ones reaching that side), chart k and position u along the
+    side, the cell ``u + SIDE_OFFSETS[side, j]`` of the side's strip (ring corners are read once,
+    by the rows). Returns ``index, coef`` (rows ``(side, c, j, k, u)``, rows strips first, then
     columns) of a :class:`SparseRead` on ``(B, C_in V)``, and the output cells ``(channel, atlas
     index)`` of the row and column corrections, each ``(2, C_out, 5, len)`` arrays.
     """
@@ -191,13 +193,6 @@ def _ring_tables(level: int, in_type: FieldType, out_dim: int, transport: bool):
         index, coef = transport_table(
             in_type, src[k, side, pos + 1], shift[k, side, pos + 1], valid[k, side, pos + 1], v
         )
-        if part == 0:  # what the zero-padded conv2d read in the rows between charts
-            nbr = np.where(side == 0, k - 1, k + 1)
-            seen_ok = (pos >= 0) & (pos < 2 * n) & (nbr >= 0) & (nbr < 5)
-            seen = nbr * 2 * n * n + np.where(side == 0, n - 1, 0) * 2 * n + np.clip(pos, 0, 2 * n - 1)
-            seen = np.where(seen_ok, seen, 0).reshape(1, -1)
-            index = np.concatenate([index, (np.arange(ci)[:, None] * v + seen)[..., None]], -1)
-            coef = np.concatenate([coef, np.broadcast_to(-1.0 * seen_ok.reshape(1, -1, 1), (ci, seen.size, 1))], -1)
         # (c, side, j, k, u, K) -> (side, c, j, k, u, K)
         tables.append(
             [
@@ -215,16 +210,17 @@ def _ring_tables(level: int, in_type: FieldType, out_dim: int, transport: bool):
 
 
 class _Read(torch.autograd.Function):
-    """The conv2d input ``(B, C, 5n, 2n)`` (the chart cells of an atlas tensor ``(B, C, V)``) and the
-    ring differences ``rows (5B, 2C, 2n + 2)``, ``cols (5B, 2C, n + 2)`` (chart k, strip, channel,
-    position): the transported border minus what the zero-padded conv2d reads there. The backward
-    writes every gradient into one ``(B, C, V)`` tensor (one copy, then the ring's few cells)."""
+    """The conv2d input ``(5 B, C, n, 2n)`` (the charts of an atlas tensor ``(B, C, V)`` as a batch)
+    and the transported ring as im2col patches, ``rows (B, 2, 2 C, 10 n)`` and ``cols (B, 2, 2 C, 5 n)``
+    (side; channel and tap; chart and position). The backward writes every gradient into one
+    ``(B, C, V)`` tensor (one copy, then the ring's few cells)."""
 
     @staticmethod
     def forward(ctx, x, conv):
         b, c, v = x.shape
         n, area = conv.n, 10 * conv.n**2
-        body = x[..., :area].reshape(b, c, 5 * n, 2 * n).clone(memory_format=torch.contiguous_format)
+        charts = x[..., :area].reshape(b, c, 5, 2 * n * n).transpose(1, 2)
+        body = charts.clone(memory_format=torch.contiguous_format).view(5 * b, c, n, 2 * n)
         cells = conv.ring(x.reshape(b, c * v))
         split = 40 * c * n
         rows = cells[:, :split].view(b, 2, 2 * c, 10 * n)
@@ -243,7 +239,7 @@ class _Read(torch.autograd.Function):
         if grad_body is None:
             grad_x[..., :area] = 0
         else:
-            grad_x[..., :area].view(b, c, 5 * n, 2 * n).copy_(grad_body)
+            grad_x[..., :area].view(b, c, 5, 2 * n * n).copy_(grad_body.view(b, 5, c, 2 * n * n).transpose(1, 2))
         if grad_rows is None:
             grad_rows = like.new_zeros(b, 2, 2 * c, 10 * n)
         if grad_cols is None:
@@ -254,16 +250,17 @@ class _Read(torch.autograd.Function):
 
 
 class _Assemble(torch.autograd.Function):
-    """Atlas tensor ``(B, C, V)`` from the zero-padded conv2d output ``(B, C, 5n, 2n)`` and the ring
-    corrections ``rows (5B, 2C, 2n)``, ``cols (5B, 2C, n)``, then the corner rule. One copy forward
-    and one backward; the rest touches only the ring and the corners."""
+    """Atlas tensor ``(B, C, V)`` from the zero-padded conv2d output ``(5 B, C, n, 2n)`` and the ring
+    corrections ``rows (B, 2, C, 10 n)``, ``cols (B, 2, C, 5 n)``, then the corner rule. One copy
+    forward and one backward; the rest touches only the ring and the corners."""
 
     @staticmethod
     def forward(ctx, out, rows, cols, conv):
-        b, c = out.shape[:2]
-        area = out.shape[2] * out.shape[3]
+        n = conv.n
+        b, c = out.shape[0] // 5, out.shape[1]
+        area = 10 * n * n
         result = out.new_empty(b, c, area + 2)
-        result[..., :area].copy_(out.view(b, c, area))
+        result[..., :area].view(b, c, 5, 2 * n * n).copy_(out.view(b, 5, c, 2 * n * n).transpose(1, 2))
         result[..., area:] = 0
         flat = result.view(b, -1)
         flat.index_add_(1, conv.rows_v, rows.reshape(b, -1))
@@ -278,13 +275,14 @@ class _Assemble(torch.autograd.Function):
         conv = ctx.conv
         b, c, v = grad.shape
         n, area = conv.n, v - 2
-        body = grad[..., :area].clone(memory_format=torch.contiguous_format).view(b, c * area)
+        charts = grad[..., :area].view(b, c, 5, 2 * n * n).transpose(1, 2)
+        body = charts.clone(memory_format=torch.contiguous_format).view(b, -1)  # the conv layout (5, C, 2n^2)
         to_corners = grad.reshape(b, c * v).index_select(1, conv.corners_v)
-        body.index_fill_(1, conv.corners_a, 0)  # overwritten by the rule
-        conv.corner_a.adjoint_(to_corners, body)
-        grad_rows = body.index_select(1, conv.rows_a).view(b, 2, c, 10 * n)
-        grad_cols = body.index_select(1, conv.cols_a).view(b, 2, c, 5 * n)
-        return body.view(b, c, 5 * n, 2 * n), grad_rows, grad_cols, None
+        body.index_fill_(1, conv.corners_p, 0)  # overwritten by the rule
+        conv.corner_p.adjoint_(to_corners, body)
+        grad_rows = body.index_select(1, conv.rows_p).view(b, 2, c, 10 * n)
+        grad_cols = body.index_select(1, conv.cols_p).view(b, 2, c, 5 * n)
+        return body.view(5 * b, c, n, 2 * n), grad_rows, grad_cols, None
 
 
 class IcoConv(nn.Module):
@@ -327,17 +325,30 @@ class IcoConv(nn.Module):
         ring = atlas.atlas_of_vertex[atlas.corner_neighbours][order]  # (12, 5)
         p_sel, p_val = _sparse_rows(invariant_projector(out_type).T)  # (C_out, Kp): non-zeros of each row
         corner_at = (np.arange(co)[:, None], corners[None, :])
-        for name, size in (("v", v), ("a", area)):
+        chart = 2 * n * n
+
+        def flat(c, cell, layout):  # (channel, atlas index) -> position in (C V) or in the conv layout
+            if layout == "v":
+                return c * v + cell
+            return (cell // chart) * co * chart + c * chart + cell % chart  # (5, C, 2n^2), cell < area
+
+        for name in ("v", "p"):
             for what, (c, cell) in (("rows", rows_at), ("cols", cols_at)):
-                self.register_buffer(f"{what}_{name}", torch.as_tensor((c * size + cell).reshape(-1)), persistent=False)
-            idx = p_sel[:, None, :, None] * size + ring[None, :, None, :]  # (C, 12, Kp, 5)
-            val = np.broadcast_to(p_val[:, None, :, None] / 5, idx.shape) * (ring < size)[None, :, None, :]
+                self.register_buffer(
+                    f"{what}_{name}", torch.as_tensor(flat(c, cell, name).reshape(-1)), persistent=False
+                )
+            inside = np.broadcast_to(
+                (ring < (v if name == "v" else area))[None, :, None, :], (co, 12, p_sel.shape[1], 5)
+            )
+            idx = flat(p_sel[:, None, :, None], np.where(inside, ring[None, :, None, :], 0), name)  # (C, 12, Kp, 5)
+            val = np.broadcast_to(p_val[:, None, :, None] / 5, idx.shape) * inside
             table = np.where(val != 0, idx, 0).reshape(co * 12, -1), val.reshape(co * 12, -1)
             setattr(self, f"corner_{name}", SparseRead(*table))
-        corners_v = (corner_at[0] * v + corner_at[1]).reshape(-1)
-        corners_a = (corner_at[0] * area + corner_at[1])[np.broadcast_to(corner_at[1] < area, (co, 12))]
+        corners_v = flat(*np.broadcast_arrays(*corner_at), "v").reshape(-1)
+        in_body = corners[corners < area]
+        corners_p = flat(np.arange(co)[:, None], in_body[None, :], "p").reshape(-1)
         self.register_buffer("corners_v", torch.as_tensor(corners_v), persistent=False)
-        self.register_buffer("corners_a", torch.as_tensor(corners_a), persistent=False)
+        self.register_buffer("corners_p", torch.as_tensor(corners_p), persistent=False)
         # weights: kernel = basis contracted with the weights of every pair of runs of fields
         blocks, count = [], 0
         for ko, mo in _runs(out_type):
@@ -385,7 +396,7 @@ class IcoConv(nn.Module):
         kernel = self.kernel()
         body, rows, cols = _Read.apply(x, self)
         out = F.conv2d(body, kernel, self.bias_vector(), padding=1)
-        # ring corrections: the two outer taps of each side times the ring differences
+        # ring corrections: the two outer taps of each side times the transported ring
         co = self.out_type.dim
         sides = kernel.view(co, ci, 9)[:, :, self.side_taps].permute(2, 0, 1, 3).reshape(4, co, 2 * ci)
         rows, cols = torch.matmul(sides[:2], rows), torch.matmul(sides[2:], cols)

@@ -97,7 +97,10 @@ class SparseRead(nn.Module):
         super().__init__()
         index, coef = np.asarray(index, dtype=np.int64), np.asarray(coef, dtype=np.float64)
         self.rows, self.width = index.shape
-        self.plain = self.width == 1 and bool(np.all(coef == 1.0))
+        # a plain gather when every row reads one entry with coefficient 1 (or is empty)
+        self.plain = self.width == 1 and bool(np.all((coef == 1.0) | (coef == 0.0)))
+        empty = np.flatnonzero(coef[:, 0] == 0.0) if self.plain else np.zeros(0, np.int64)
+        self.register_buffer("empty", torch.as_tensor(empty), persistent=False)
         # k-major: the K terms of a row are K planes, summed over a middle axis
         self.register_buffer("index", torch.as_tensor(np.ascontiguousarray(index.T).reshape(-1)), persistent=False)
         self.register_buffer("coef", torch.as_tensor(np.ascontiguousarray(coef.T)), persistent=False)
@@ -105,13 +108,15 @@ class SparseRead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x.index_select(1, self.index)
         if self.plain:
-            return out
+            return out.index_fill_(1, self.empty, 0) if self.empty.numel() else out
         return (out.view(x.shape[0], self.width, self.rows) * self.coef.to(x.dtype)).sum(1)
 
     def adjoint_(self, grad: torch.Tensor, grad_x: torch.Tensor) -> torch.Tensor:
         """``grad_x[:, index[r, k]] += coef[r, k] grad[:, r]``; ``grad (B, R)``, ``grad_x (B, N)`` in place."""
         if not self.plain:
             grad = (grad.unsqueeze(1) * self.coef.to(grad.dtype)).reshape(grad.shape[0], -1)
+        elif self.empty.numel():
+            grad = grad.index_fill(1, self.empty, 0)
         return grad_x.index_add_(1, self.index, grad)
 
 
