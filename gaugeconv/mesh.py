@@ -47,39 +47,64 @@ class HalfEdges:
     partner: np.ndarray
 
 
+_CHUNK = 1 << 14  # faces per block in blocked loops: their temporaries stay in cache
+
+
 def _argsort_int(key: np.ndarray, bound: int):
-    """``(order, key[order])`` for non-negative int64 keys below ``bound``.
+    """``(order, key[order])`` for non-negative int64 keys below ``bound``; ``key`` is overwritten.
 
     Packs the index into the key when it fits in 63 bits, so numpy's (much faster) plain
     sort does the work of an argsort.
     """
     n = key.size
     if bound * n < 2**63:
-        packed = np.sort(key * n + np.arange(n, dtype=np.int64))
-        return packed % n, packed // n
+        packed = key
+        packed *= n
+        packed += np.arange(n, dtype=np.int64)
+        packed.sort()
+        order = np.empty_like(packed)
+        np.divmod(packed, n, out=(packed, order))
+        return order, packed
     order = np.argsort(key, kind="stable")
     return order, key[order]
 
 
 def half_edges(faces: np.ndarray, n_vertices: int) -> HalfEdges:
     """Group the half-edges of ``faces (F, 3)`` by undirected edge (one sort, vectorised)."""
-    src = faces.reshape(-1)
-    dst = np.roll(faces, -1, axis=1).reshape(-1)
-    key = np.minimum(src, dst).astype(np.int64) * n_vertices + np.maximum(src, dst)
-    order, sorted_key = _argsort_int(key, n_vertices**2)
-    new = np.empty(key.size, dtype=bool)
+    n_half = faces.size
+    # key of the undirected edge of each half-edge (u, w): min * n + max = min * (n - 1) + u + w
+    key = np.empty((len(faces), 3), dtype=np.int64)
+    for start in range(0, len(faces), _CHUNK):
+        src = faces[start : start + _CHUNK]
+        dst = src[:, [1, 2, 0]]
+        out = key[start : start + _CHUNK]
+        np.minimum(src, dst, out=out)
+        out *= n_vertices - 1
+        out += src
+        out += dst
+    order, sorted_key = _argsort_int(key.reshape(-1), n_vertices**2)
+    del key
+    new = np.empty(n_half, dtype=bool)
     new[0] = True
     np.not_equal(sorted_key[1:], sorted_key[:-1], out=new[1:])
     starts = np.flatnonzero(new)
     uniq = sorted_key[starts]
-    edge_of = np.empty(key.size, dtype=np.int64)
-    edge_of[order] = np.cumsum(new) - 1
-    count = np.diff(np.append(starts, key.size))
-    partner = np.full(key.size, -1, dtype=np.int64)
+    del sorted_key
+    rank = np.cumsum(new)
+    rank -= 1
+    edge_of = np.empty(n_half, dtype=np.int64)
+    edge_of[order] = rank
+    del rank
+    count = np.diff(np.append(starts, n_half))
+    partner = np.full(n_half, -1, dtype=np.int64)
     i = np.flatnonzero(~new)  # the second (or later) half-edge of an edge
-    partner[order[i]] = order[i - 1]
-    partner[order[i - 1]] = order[i]
-    edges = np.stack([uniq // n_vertices, uniq % n_vertices], axis=1)
+    second = order[i]
+    i -= 1
+    first = order[i]
+    partner[second] = first
+    partner[first] = second
+    edges = np.empty((uniq.size, 2), dtype=np.int64)
+    np.divmod(uniq, n_vertices, out=(edges[:, 0], edges[:, 1]))
     return HalfEdges(edges=edges, edge_of=edge_of, count=count, partner=partner)
 
 
