@@ -57,7 +57,11 @@ def orient(faces: np.ndarray, he: HalfEdges) -> Orientation:
     disagree = flat[h1] == flat[h2]  # both faces run along the edge the same way
     if not disagree.any():
         # already consistent: the double cover is two copies of the face graph
-        graph = sparse.coo_matrix((np.ones(f1.size, np.int8), (f1, f2)), shape=(n_faces,) * 2)
+        # rows f1 come sorted (h1 ascends): build the CSR directly, in the dtypes csgraph uses
+        index = np.int32 if n_faces < 2**31 else np.int64
+        indptr = np.zeros(n_faces + 1, dtype=index)
+        np.cumsum(np.bincount(f1, minlength=n_faces), out=indptr[1:])
+        graph = sparse.csr_matrix((np.ones(f1.size), f2.astype(index), indptr), shape=(n_faces,) * 2)
         n_comp, component = csgraph.connected_components(graph, directed=False)
         flipped = np.zeros(n_faces, dtype=bool)
         return Orientation(faces=faces, flipped=flipped, component=component, orientable=np.ones(n_comp, bool))
