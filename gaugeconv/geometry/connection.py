@@ -28,13 +28,15 @@ _CHUNK = 1 << 14  # faces per block in blocked loops: their temporaries stay in 
 def side_lengths(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Lengths of the face sides: ``out[f, i] = |v[faces[f, i]] - v[faces[f, (i+1) % 3]]|``, (F, 3)."""
     out = np.zeros(faces.shape)
-    nxt = np.roll(faces, -1, axis=1)
-    for k in range(3):  # per coordinate: contiguous gathers, no (F, 3, 3) temporaries
-        coord = np.ascontiguousarray(vertices[:, k])
-        d = coord[faces]
-        d -= coord[nxt]
-        d *= d
-        out += d
+    coords = [np.ascontiguousarray(vertices[:, k]) for k in range(3)]
+    for start in range(0, len(faces), _CHUNK):  # cache-sized blocks, per coordinate
+        f = faces[start : start + _CHUNK]
+        acc = out[start : start + _CHUNK]
+        for coord in coords:
+            d = coord[f]
+            d -= d[:, [1, 2, 0]]
+            d *= d
+            acc += d
     return np.sqrt(out, out=out)
 
 
@@ -44,13 +46,24 @@ def corner_angles(lengths: np.ndarray) -> np.ndarray:
     Uses the half-angle form ``tan(alpha/2) = sqrt((s-b)(s-c) / (s (s-a)))`` with ``a`` the
     opposite side, accurate for thin triangles.
     """
-    l_next = lengths  # side from the corner to the next vertex
-    l_prev = np.roll(lengths, 1, axis=1)  # side from the previous vertex to the corner
-    l_opp = np.roll(lengths, -1, axis=1)  # side opposite the corner
-    s = 0.5 * (l_next + l_prev + l_opp)
-    num = np.clip((s - l_next) * (s - l_prev), 0.0, None)
-    den = s * (s - l_opp)  # > 0 for every proper triangle (validated)
-    return 2.0 * np.arctan(np.sqrt(num / den))
+    out = np.empty(lengths.shape)
+    for start in range(0, len(lengths), _CHUNK):  # cache-sized blocks
+        l_next = lengths[start : start + _CHUNK]  # side from the corner to the next vertex
+        l_prev = l_next[:, [2, 0, 1]]  # side from the previous vertex to the corner
+        l_opp = l_next[:, [1, 2, 0]]  # side opposite the corner
+        s = l_next + l_prev
+        s += l_opp
+        s *= 0.5
+        num = s - l_next
+        num *= s - l_prev
+        np.clip(num, 0.0, None, out=num)
+        s *= s - l_opp  # > 0 for every proper triangle (validated)
+        num /= s
+        a = out[start : start + _CHUNK]
+        np.sqrt(num, out=a)
+        np.arctan(a, out=a)
+        a *= 2.0
+    return out
 
 
 @dataclass(frozen=True)
