@@ -83,6 +83,7 @@ def kernel_basis(out_kind: str, in_kind: str) -> np.ndarray:
         power = action @ power
     basis = _independent_columns(average)
     basis = basis / np.abs(basis).max(0)
+    basis[np.abs(basis) < 1e-12] = 0.0  # rounding residue of the average: exact zeros stay zero
     return np.ascontiguousarray(basis.T).reshape(-1, d_out, d_in, 7)
 
 
@@ -93,7 +94,11 @@ def bias_basis(kind: str) -> np.ndarray:
     r = _rho_generator(kind)
     average = sum(np.linalg.matrix_power(r, j) for j in range(6)) / 6
     basis = _independent_columns(average)
-    return np.ascontiguousarray((basis / np.abs(basis).max(0)).T) if basis.size else np.zeros((0, len(r)))
+    if not basis.size:
+        return np.zeros((0, len(r)))
+    basis = basis / np.abs(basis).max(0)
+    basis[np.abs(basis) < 1e-12] = 0.0
+    return np.ascontiguousarray(basis.T)
 
 
 def _runs(field_type: FieldType) -> list:
@@ -318,7 +323,6 @@ class IcoConv(nn.Module):
         # the ring read, as im2col patches of the two outer taps of each side (see _ring_tables)
         index, coef, rows_at, cols_at = _ring_tables(level, in_type, co, transport)
         self.ring = SparseRead(index, coef)
-        self.register_buffer("side_taps", torch.as_tensor(SIDE_TAPS), persistent=False)
         # the corner rule as a sparse map: corner = projector @ mean of its 5 neighbours
         order = np.argsort(atlas.atlas_of_vertex[atlas.corners])
         corners = atlas.atlas_of_vertex[atlas.corners][order]  # the 10 chart corners, then the 2 poles
@@ -361,7 +365,15 @@ class IcoConv(nn.Module):
         full_index = np.full((co, ci, 9, index.shape[-1]), count, dtype=np.int64)
         full_coef = np.zeros((co, ci, 9, index.shape[-1]))
         full_index[:, :, TAPS[:, 0] * 3 + TAPS[:, 1]], full_coef[:, :, TAPS[:, 0] * 3 + TAPS[:, 1]] = index, coef
-        self.taps = SparseRead(full_index.reshape(co * ci * 9, -1), full_coef.reshape(co * ci * 9, -1))
+        # then the two outer taps of each side as matrices (4, C_out, C_in * 2) for the ring corrections
+        side_index = full_index[:, :, SIDE_TAPS].transpose(2, 0, 1, 3, 4)  # (4, C_out, C_in, 2, K)
+        side_coef = full_coef[:, :, SIDE_TAPS].transpose(2, 0, 1, 3, 4)
+        self.taps = SparseRead(
+            np.concatenate(
+                [full_index.reshape(-1, full_index.shape[-1]), side_index.reshape(-1, side_index.shape[-1])]
+            ),
+            np.concatenate([full_coef.reshape(-1, full_coef.shape[-1]), side_coef.reshape(-1, side_coef.shape[-1])]),
+        )
         self.weight = nn.Parameter(torch.empty(count))
         bias_blocks, n_bias = [], 0
         for ko, mo in _runs(out_type):
@@ -380,8 +392,13 @@ class IcoConv(nn.Module):
 
     def kernel(self) -> torch.Tensor:
         """The full conv2d kernel ``(C_out, C_in, 3, 3)`` (the two off-hexagon taps are zero)."""
-        weights = torch.cat([self.weight, self.weight.new_zeros(1)])[None]
-        return self.taps(weights).view(self.out_type.dim, self.in_type.dim, 3, 3)
+        return self._kernel_and_sides()[0]
+
+    def _kernel_and_sides(self):
+        """The kernel ``(C_out, C_in, 3, 3)`` and the side tap matrices ``(4, C_out, 2 C_in)``, one gather."""
+        co, ci = self.out_type.dim, self.in_type.dim
+        taps = self.taps(torch.cat([self.weight, self.weight.new_zeros(1)])[None])[0]
+        return taps[: co * ci * 9].view(co, ci, 3, 3), taps[co * ci * 9 :].view(4, co, 2 * ci)
 
     def bias_vector(self) -> torch.Tensor | None:
         """The bias of every output channel, ``(C_out,)`` (C6-invariant per field), or None."""
@@ -393,12 +410,10 @@ class IcoConv(nn.Module):
         n, ci = self.n, self.in_type.dim
         if x.ndim != 3 or x.shape[1] != ci or x.shape[2] != 10 * n * n + 2:
             raise ValueError(f"expected an atlas tensor (B, {ci}, {10 * n * n + 2}), got {tuple(x.shape)}")
-        kernel = self.kernel()
+        kernel, sides = self._kernel_and_sides()
         body, rows, cols = _Read.apply(x, self)
         out = F.conv2d(body, kernel, self.bias_vector(), padding=1)
         # ring corrections: the two outer taps of each side times the transported ring
-        co = self.out_type.dim
-        sides = kernel.view(co, ci, 9)[:, :, self.side_taps].permute(2, 0, 1, 3).reshape(4, co, 2 * ci)
         rows, cols = torch.matmul(sides[:2], rows), torch.matmul(sides[2:], cols)
         return _Assemble.apply(out, rows, cols, self)
 
