@@ -171,12 +171,14 @@ def order_fans(faces: np.ndarray, n_vertices: int, he: HalfEdges | None = None) 
     flat = faces.reshape(-1)
     partner = he.partner
     corners = np.arange(n_corners, dtype=np.int64)
-    b_side = corners - corners % 3 + (corners % 3 + 2) % 3  # half-edge b -> v of each corner
 
     # start state per vertex: later assignments take precedence (interior < b-open < a-open)
     start = np.empty(n_vertices, dtype=np.int64)
-    start[flat] = 2 * corners
-    succ = partner[b_side]  # the half-edge on the other side of the b-side
+    corners *= 2
+    start[flat] = corners
+    del corners
+    # the half-edge on the other side of each corner's b-side (half-edge b -> v, 3 f + (i + 2) % 3)
+    succ = partner.reshape(-1, 3)[:, [2, 0, 1]].reshape(-1)
     b_open = np.flatnonzero(succ == -1)
     a_open = np.flatnonzero(partner == -1)
     start[flat[b_open]] = 2 * b_open + 1
@@ -195,12 +197,12 @@ def order_fans(faces: np.ndarray, n_vertices: int, he: HalfEdges | None = None) 
     # the partner of the b-side (it starts at the vertex), one gather per visit in the walk
     oriented = not d.any() and bool(np.all((flat[succ] == flat) | (succ < 0)))
     if oriented:
-        del b_side
         corner_sorted = _walk_oriented(succ, c, verts, counts, offset)
         direction = np.zeros(n_corners, dtype=np.int8)
         corner_direction = direction.copy()
     else:
         del succ
+        b_side = np.arange(n_corners, dtype=np.int64).reshape(-1, 3)[:, [2, 0, 1]].reshape(-1)
         corner_sorted, direction = _walk(flat, partner, b_side, c, d, verts, counts, offset)
         corner_direction = np.empty(n_corners, dtype=np.int8)
         corner_direction[corner_sorted] = direction
