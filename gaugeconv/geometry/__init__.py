@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..mesh import Mesh, half_edges
-from .connection import Connection, connect, corner_angles, side_lengths, vertex_frames
+from .connection import _CHUNK, Connection, connect, corner_angles, side_lengths, vertex_frames
 from .connectivity import Fans, Orientation, boundary_loops, order_fans, orient
 
 __all__ = [
@@ -45,9 +45,12 @@ def compute_buffers(mesh: Mesh) -> dict:
     conn = connect(fans, lengths, alpha, n)
     frames = vertex_frames(mesh.vertices, fans, conn, alpha)
     # barycentric vertex areas from Heron's formula on the side lengths (intrinsic)
-    s = 0.5 * lengths.sum(axis=1)
-    area = np.sqrt(np.clip(s * (s - lengths[:, 0]) * (s - lengths[:, 1]) * (s - lengths[:, 2]), 0.0, None))
-    vertex_area = np.bincount(faces.reshape(-1), weights=np.repeat(area / 3.0, 3), minlength=n)
+    vertex_area = np.zeros(n)
+    for start in range(0, len(faces), _CHUNK):  # cache-sized blocks, summed in face order
+        block = lengths[start : start + _CHUNK]
+        s = 0.5 * block.sum(axis=1)
+        area = np.sqrt(np.clip(s * (s - block[:, 0]) * (s - block[:, 1]) * (s - block[:, 2]), 0.0, None))
+        np.add.at(vertex_area, faces[start : start + _CHUNK].reshape(-1), np.repeat(area / 3.0, 3))
     defect = np.where(fans.boundary, np.pi, 2 * np.pi) - conn.angle_sum
     n_edges = he0.edges.shape[0]
     orientable = bool(orientation.orientable.all())
