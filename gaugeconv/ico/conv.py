@@ -14,8 +14,8 @@ kernels from the same average.
 Forward: ONE ``conv2d`` with zero padding over the five charts as a batch ``(5 B, C, n, 2n)``,
 the very call a plain chart CNN makes, then a correction on the one-cell ring around every
 chart, where the zero padding read 0 instead of the transported border: the two outer kernel
-taps of each side times the transported border cells (:func:`transport_table`), one matrix product
-for the rows above and below and one for the columns left and right. The ring is about ``6 / n``
+taps of each side times the transported border cells (:func:`transport_table`), one batched
+matrix product for the four sides. The ring is about ``6 / n``
 of the cells. The corners are set by the corner rule (:class:`CornerRule`). Custom backward
 passes keep it to one copy of the features each way.
 """
@@ -179,45 +179,42 @@ def _ring_tables(level: int, in_type: FieldType, out_dim: int, transport: bool):
     """The sparse read of the transported ring and where the corrections land.
 
     The zero-padded conv2d reads zeros on the ring of each chart; the exact conv reads the
-    transported border. The border is read as im2col patches: for each side, channel c, tap j of
-    the side's two outer taps (the only ones reaching that side), chart k and position u along the
-    side, the cell ``u + SIDE_OFFSETS[side, j]`` of the side's strip (ring corners are read once,
-    by the rows). Returns ``index, coef`` (rows ``(side, c, j, k, u)``, rows strips first, then
-    columns) of a :class:`SparseRead` on ``(B, C_in V)``, and the output cells ``(channel, atlas
-    index)`` of the row and column corrections, each ``(2, C_out, 5, len)`` arrays.
+    transported border. The border is read as im2col patches: for each side (rows ``s = -1``,
+    ``s = n``, columns ``t = -1``, ``t = 2n``), channel c, tap j of the side's two outer taps (the only
+    ones reaching that side), chart k and position u along the side, the cell
+    ``u + SIDE_OFFSETS[side, j]`` of the side's strip (ring corners are read once, by the rows).
+    Columns have n positions, padded to the rows' 2n with empty entries, so that all four sides are
+    one ``(B, 4, 2 C_in, 10 n)`` tensor. Returns ``index, coef`` (rows ``(side, c, j, k, u)``) of a
+    :class:`SparseRead` on ``(B, C_in V)``, and the output cell ``(channel, atlas index)`` of every
+    correction ``(side, c_out, k, u)`` (padding positions repeat a real cell; they add zeros).
     """
     atlas = ico_atlas(level)
     n, v, ci = atlas.n, atlas.n_vertices, in_type.dim
+    side, j, k, u = np.meshgrid(np.arange(4), np.arange(2), np.arange(5), np.arange(2 * n), indexing="ij")
+    pos = u + SIDE_OFFSETS[side, j]  # -1 .. 2n along the strip: strip index pos + 1
     (r_src, r_shift, r_valid), (c_src, c_shift, c_valid) = border_cells(level, transport)
-    tables = []
-    for part, (src, shift, valid, length) in enumerate(
-        ((r_src, r_shift, r_valid, 2 * n), (c_src, c_shift, c_valid, n))
-    ):
-        side, j, k, u = np.meshgrid(np.arange(2), np.arange(2), np.arange(5), np.arange(length), indexing="ij")
-        pos = u + SIDE_OFFSETS[2 * part + side, j]  # -1 .. length: strip index pos + 1
-        index, coef = transport_table(
-            in_type, src[k, side, pos + 1], shift[k, side, pos + 1], valid[k, side, pos + 1], v
-        )
-        # (c, side, j, k, u, K) -> (side, c, j, k, u, K)
-        tables.append(
-            [
-                a.reshape(ci, 2, 2, 5, length, -1).transpose(1, 0, 2, 3, 4, 5).reshape(-1, a.shape[-1])
-                for a in (index, coef)
-            ]
-        )
-    index = np.concatenate(_pad_last([t[0].reshape(-1, t[0].shape[-1]) for t in tables], 0))
-    coef = np.concatenate(_pad_last([t[1].reshape(-1, t[1].shape[-1]) for t in tables], 0.0))
-    side, c, k, t = np.meshgrid(np.arange(2), np.arange(out_dim), np.arange(5), np.arange(2 * n), indexing="ij")
-    rows_at = (c, k * 2 * n * n + np.where(side == 0, 0, n - 1) * 2 * n + t)
-    side, c, k, s = np.meshgrid(np.arange(2), np.arange(out_dim), np.arange(5), np.arange(n), indexing="ij")
-    cols_at = (c, k * 2 * n * n + s * 2 * n + np.where(side == 0, 0, 2 * n - 1))
-    return index, coef, rows_at, cols_at
+    is_row, along = side < 2, np.clip(pos + 1, 0, n + 1)
+    strip = side % 2
+    source = np.where(is_row, r_src[k, strip, np.clip(pos + 1, 0, 2 * n + 1)], c_src[k, strip, along])
+    shift = np.where(is_row, r_shift[k, strip, np.clip(pos + 1, 0, 2 * n + 1)], c_shift[k, strip, along])
+    valid = np.where(is_row, True, c_valid[k, strip, along] & (u < n))
+    index, coef = transport_table(in_type, source, shift, valid, v)  # (C, side * j * k * u, K)
+    # (c, side, j, k, u, K) -> (side, c, j, k, u, K)
+    index, coef = (a.reshape(ci, 4, 2, 5, 2 * n, -1).transpose(1, 0, 2, 3, 4, 5) for a in (index, coef))
+    side, c, k, u = np.meshgrid(np.arange(4), np.arange(out_dim), np.arange(5), np.arange(2 * n), indexing="ij")
+    s_out = np.where(side == 0, 0, np.where(side == 1, n - 1, np.minimum(u, n - 1)))
+    t_out = np.where(side < 2, u, np.where(side == 2, 0, 2 * n - 1))
+    return (
+        index.reshape(-1, index.shape[-1]),
+        coef.reshape(-1, coef.shape[-1]),
+        (c, k * 2 * n * n + s_out * 2 * n + t_out),
+    )
 
 
 class _Read(torch.autograd.Function):
     """The conv2d input ``(5 B, C, n, 2n)`` (the charts of an atlas tensor ``(B, C, V)`` as a batch)
-    and the transported ring as im2col patches, ``rows (B, 2, 2 C, 10 n)`` and ``cols (B, 2, 2 C, 5 n)``
-    (side; channel and tap; chart and position). The backward writes every gradient into one
+    and the transported ring as im2col patches ``(B, 4, 2 C, 10 n)`` (side; channel and tap; chart and
+    position, see :func:`_ring_tables`). The backward writes every gradient into one
     ``(B, C, V)`` tensor (one copy, then the ring's few cells)."""
 
     @staticmethod
@@ -227,40 +224,33 @@ class _Read(torch.autograd.Function):
         charts = x[..., :area].reshape(b, c, 5, 2 * n * n).transpose(1, 2)
         body = charts.clone(memory_format=torch.contiguous_format).view(5 * b, c, n, 2 * n)
         cells = conv.ring(x.reshape(b, c * v))
-        split = 40 * c * n
-        rows = cells[:, :split].view(b, 2, 2 * c, 10 * n)
-        cols = cells[:, split:].view(b, 2, 2 * c, 5 * n)
         ctx.conv, ctx.shape = conv, (b, c, v)
-        return body, rows, cols
+        return body, cells.view(b, 4, 2 * c, 10 * n)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_body, grad_rows, grad_cols):
+    def backward(ctx, grad_body, grad_ring):
         conv, (b, c, v) = ctx.conv, ctx.shape
         n, area = conv.n, 10 * conv.n**2
-        like = next(g for g in (grad_body, grad_rows, grad_cols) if g is not None)
+        like = grad_ring if grad_body is None else grad_body
         grad_x = like.new_empty(b, c, v)
         grad_x[..., area:] = 0
         if grad_body is None:
             grad_x[..., :area] = 0
         else:
             grad_x[..., :area].view(b, c, 5, 2 * n * n).copy_(grad_body.view(b, 5, c, 2 * n * n).transpose(1, 2))
-        if grad_rows is None:
-            grad_rows = like.new_zeros(b, 2, 2 * c, 10 * n)
-        if grad_cols is None:
-            grad_cols = like.new_zeros(b, 2, 2 * c, 5 * n)
-        cells = torch.cat([grad_rows.reshape(b, -1), grad_cols.reshape(b, -1)], 1)
-        conv.ring.adjoint_(cells, grad_x.view(b, c * v))
+        if grad_ring is not None:
+            conv.ring.adjoint_(grad_ring.reshape(b, -1), grad_x.view(b, c * v))
         return grad_x, None
 
 
 class _Assemble(torch.autograd.Function):
     """Atlas tensor ``(B, C, V)`` from the zero-padded conv2d output ``(5 B, C, n, 2n)`` and the ring
-    corrections ``rows (B, 2, C, 10 n)``, ``cols (B, 2, C, 5 n)``, then the corner rule. One copy
+    corrections ``(B, 4, C, 10 n)`` (side; channel; chart and position), then the corner rule. One copy
     forward and one backward; the rest touches only the ring and the corners."""
 
     @staticmethod
-    def forward(ctx, out, rows, cols, conv):
+    def forward(ctx, out, ring, conv):
         n = conv.n
         b, c = out.shape[0] // 5, out.shape[1]
         area = 10 * n * n
@@ -268,8 +258,7 @@ class _Assemble(torch.autograd.Function):
         result[..., :area].view(b, c, 5, 2 * n * n).copy_(out.view(b, 5, c, 2 * n * n).transpose(1, 2))
         result[..., area:] = 0
         flat = result.view(b, -1)
-        flat.index_add_(1, conv.rows_v, rows.reshape(b, -1))
-        flat.index_add_(1, conv.cols_v, cols.reshape(b, -1))
+        flat.index_add_(1, conv.ring_v, ring.reshape(b, -1))
         flat.index_copy_(1, conv.corners_v, conv.corner_v(flat))
         ctx.conv = conv
         return result
@@ -285,9 +274,8 @@ class _Assemble(torch.autograd.Function):
         to_corners = grad.reshape(b, c * v).index_select(1, conv.corners_v)
         body.index_fill_(1, conv.corners_p, 0)  # overwritten by the rule
         conv.corner_p.adjoint_(to_corners, body)
-        grad_rows = body.index_select(1, conv.rows_p).view(b, 2, c, 10 * n)
-        grad_cols = body.index_select(1, conv.cols_p).view(b, 2, c, 5 * n)
-        return body.view(5 * b, c, n, 2 * n), grad_rows, grad_cols, None
+        grad_ring = body.index_select(1, conv.ring_p).view(b, 4, c, 10 * n)
+        return body.view(5 * b, c, n, 2 * n), grad_ring, None
 
 
 class IcoConv(nn.Module):
@@ -321,7 +309,7 @@ class IcoConv(nn.Module):
         self.n = n = atlas.n
         v, area, ci, co = atlas.n_vertices, 10 * n * n, in_type.dim, out_type.dim
         # the ring read, as im2col patches of the two outer taps of each side (see _ring_tables)
-        index, coef, rows_at, cols_at = _ring_tables(level, in_type, co, transport)
+        index, coef, ring_at = _ring_tables(level, in_type, co, transport)
         self.ring = SparseRead(index, coef)
         # the corner rule as a sparse map: corner = projector @ mean of its 5 neighbours
         order = np.argsort(atlas.atlas_of_vertex[atlas.corners])
@@ -337,10 +325,7 @@ class IcoConv(nn.Module):
             return (cell // chart) * co * chart + c * chart + cell % chart  # (5, C, 2n^2), cell < area
 
         for name in ("v", "p"):
-            for what, (c, cell) in (("rows", rows_at), ("cols", cols_at)):
-                self.register_buffer(
-                    f"{what}_{name}", torch.as_tensor(flat(c, cell, name).reshape(-1)), persistent=False
-                )
+            self.register_buffer(f"ring_{name}", torch.as_tensor(flat(*ring_at, name).reshape(-1)), persistent=False)
             inside = np.broadcast_to(
                 (ring < (v if name == "v" else area))[None, :, None, :], (co, 12, p_sel.shape[1], 5)
             )
@@ -411,11 +396,10 @@ class IcoConv(nn.Module):
         if x.ndim != 3 or x.shape[1] != ci or x.shape[2] != 10 * n * n + 2:
             raise ValueError(f"expected an atlas tensor (B, {ci}, {10 * n * n + 2}), got {tuple(x.shape)}")
         kernel, sides = self._kernel_and_sides()
-        body, rows, cols = _Read.apply(x, self)
+        body, ring = _Read.apply(x, self)
         out = F.conv2d(body, kernel, self.bias_vector(), padding=1)
         # ring corrections: the two outer taps of each side times the transported ring
-        rows, cols = torch.matmul(sides[:2], rows), torch.matmul(sides[2:], cols)
-        return _Assemble.apply(out, rows, cols, self)
+        return _Assemble.apply(out, torch.matmul(sides, ring), self)
 
     def extra_repr(self) -> str:
         return f"{self.in_type} -> {self.out_type}, level={self.level} | {self.weight.numel()} weights"
