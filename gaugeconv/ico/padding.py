@@ -155,30 +155,17 @@ class TransportGather(nn.Module):
         self.register_buffer("matrices", torch.as_tensor(mats), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = x.index_select(-1, self.source)
+        lead = x.shape[:-1]
+        out = x.reshape(-1, x.shape[-1]).index_select(1, self.source)  # 2-D: index_select's fast path
         if self.moved.numel():
-            before = out.index_select(-1, self.moved)
+            before = out.index_select(1, self.moved).view(*lead, -1)
             mats = self.matrices.to(x.dtype)
             after = [torch.matmul(mats[j], before[..., a:b]) for j, a, b in self.groups]
-            out.index_copy_(-1, self.moved, after[0] if len(after) == 1 else torch.cat(after, -1))
+            after = after[0] if len(after) == 1 else torch.cat(after, -1)
+            out.index_copy_(1, self.moved, after.reshape(out.shape[0], -1))
         if self.invalid.numel():
-            out.index_fill_(-1, self.invalid, 0)
-        return out
-
-    def adjoint_(self, grad_cells: torch.Tensor, grad_x: torch.Tensor) -> torch.Tensor:
-        """Add the adjoint of the gather to ``grad_x``: ``grad_x[..., source[m]] += rho(shift[m])^T
-        grad_cells[..., m]`` over the valid cells. ``grad_cells (..., C, M)``, ``grad_x (..., C, V)``
-        modified in place and returned (for custom backward passes)."""
-        g = grad_cells
-        if self.invalid.numel():
-            g = g.index_fill(-1, self.invalid, 0)
-        if self.moved.numel():
-            g = g.clone() if g is grad_cells else g
-            before = g.index_select(-1, self.moved)
-            mats = self.matrices.to(g.dtype)
-            after = [torch.matmul(mats[j].T, before[..., a:b]) for j, a, b in self.groups]
-            g.index_copy_(-1, self.moved, after[0] if len(after) == 1 else torch.cat(after, -1))
-        return grad_x.index_add_(-1, self.source, g)
+            out.index_fill_(1, self.invalid, 0)
+        return out.view(*lead, -1)
 
 
 def border_cells(level: int, transport: bool = True):
@@ -312,11 +299,12 @@ class CornerRule(nn.Module):
 
     def values(self, y: torch.Tensor) -> torch.Tensor:
         """The corner values the rule sets, ``(B, C, V) -> (B, C, 12)``."""
-        values = y.index_select(-1, self.neighbours).reshape(*y.shape[:-1], 12, 5).mean(-1)
+        values = y.reshape(-1, y.shape[-1]).index_select(1, self.neighbours).view(*y.shape[:-1], 12, 5).mean(-1)
         return values if self.identity else torch.matmul(self.projector.to(y.dtype), values)
 
     def forward(self, y: torch.Tensor, inplace: bool = False) -> torch.Tensor:
         values = self.values(y)
         if not inplace:
             y = y.clone()
-        return y.index_copy_(-1, self.corners, values)
+        y.view(-1, y.shape[-1]).index_copy_(1, self.corners, values.reshape(-1, 12))
+        return y
