@@ -247,12 +247,14 @@ def _connect_closed_oriented(
     target[:] = np.repeat(np.arange(angle_sum.size, dtype=np.int64), degree)
     theta = _segment_exclusive_cumsum(alpha[c], fans.offset)
     theta *= (TWO_PI / angle_sum)[target]
-    source[:] = np.roll(fans.faces, -1, axis=1).reshape(-1)[c]
+    np.take(fans.faces[:, [1, 2, 0]].reshape(-1), c, out=source)
     log_r = lengths.reshape(-1)[c]
-    # phi_q(p): the angle of the reverse edge, at the partner corner
+    # phi_q(p): the angle of the reverse edge, at the partner corner (partners are in nearby
+    # faces: gathering in corner order first is the cache-friendlier way round)
     by_corner = np.empty(n_edges)
     by_corner[c] = theta
-    theta_back = by_corner[fans.partner[c]]
+    by_corner = by_corner[fans.partner]
+    theta_back = by_corner[c]
     del by_corner
     # T = R(phi_p(q) + pi - phi_q(p)), no flips
     np.subtract(theta, theta_back, out=theta_back)
