@@ -218,8 +218,8 @@ class Mesh:
     def hash(self) -> str:
         """sha256 of the vertex and face arrays (hex), recorded in saved buffers."""
         h = hashlib.sha256()
-        h.update(np.ascontiguousarray(self.vertices, dtype="<f8").tobytes())
-        h.update(np.ascontiguousarray(self.faces, dtype="<i8").tobytes())
+        h.update(np.ascontiguousarray(self.vertices, dtype="<f8"))  # buffers are hashed in place, no copies
+        h.update(np.ascontiguousarray(self.faces, dtype="<i8"))
         return h.hexdigest()
 
     def __repr__(self) -> str:
