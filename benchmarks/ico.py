@@ -1,8 +1,9 @@
 """IcoConv forward+backward vs a plain conv2d on the same grid, and vs the mesh-path GaugeConv.
 
 For each level r, with C = 6 F channels (F C6-regular fields):
-- IcoConv(F x reg -> F x reg) on an atlas tensor (B, C, V): seam padding with transport, one
-  conv2d over the stacked charts, read-back and corner rule;
+- IcoConv(F x reg -> F x reg) on an atlas tensor (B, C, V): one zero-padded conv2d over the five
+  charts as a batch, the ring correction (transported border cells times the kernel's outer
+  taps), the corner rule, and the layout copies from and back to the atlas tensor;
 - baseline: F.conv2d on (5 B, C, 2^r, 2^(r+1)) with zero padding 1 and a dense 3x3 kernel, the
   same grid size and channel count (what a non-equivariant chart CNN costs);
 - gaugeconv.nn.GaugeConv on the icosphere's Geometry (same V), SO(2) type "2Fx0 + Fx1 + Fx2"
@@ -67,7 +68,7 @@ def main():
     print("| level | V | conv2d (ms) | IcoConv (ms) | IcoConv / conv2d | GaugeConv mesh (ms) | GaugeConv / IcoConv |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for level in args.levels:
-        repeats = max(3, 2 ** (8 - level))
+        repeats = max(5, 2 ** (9 - level))
         atlas = ico_atlas(level)
         n = atlas.n
         conv = IcoConv(reg, reg, level)
