@@ -357,5 +357,7 @@ def test_icoconv_gradients_match_finite_differences(spec):
             conv.bias.normal_()
         x = torch.randn(2, C6(spec).dim, 10 * 4**level + 2, dtype=torch.float64, requires_grad=True)
         torch.autograd.gradcheck(conv, (x,))
-        w = conv.weight
-        torch.autograd.gradcheck(lambda w_: torch.func.functional_call(conv, {"weight": w_}, (x.detach(),)), (w,))
+        params = (conv.weight, conv.bias)
+        torch.autograd.gradcheck(
+            lambda w_, b_: torch.func.functional_call(conv, {"weight": w_, "bias": b_}, (x.detach(),)), params
+        )

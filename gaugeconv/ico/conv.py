@@ -211,71 +211,95 @@ def _ring_tables(level: int, in_type: FieldType, out_dim: int, transport: bool):
     )
 
 
-class _Read(torch.autograd.Function):
+def _read(x: torch.Tensor, conv: "IcoConv"):
     """The conv2d input ``(5 B, C, n, 2n)`` (the charts of an atlas tensor ``(B, C, V)`` as a batch)
     and the transported ring as im2col patches ``(B, 4, 2 C, 10 n)`` (side; channel and tap; chart and
-    position, see :func:`_ring_tables`). The backward writes every gradient into one
-    ``(B, C, V)`` tensor (one copy, then the ring's few cells)."""
-
-    @staticmethod
-    def forward(ctx, x, conv):
-        b, c, v = x.shape
-        n, area = conv.n, 10 * conv.n**2
-        charts = x[..., :area].reshape(b, c, 5, 2 * n * n).transpose(1, 2)
-        body = charts.clone(memory_format=torch.contiguous_format).view(5 * b, c, n, 2 * n)
-        cells = conv.ring(x.reshape(b, c * v))
-        ctx.conv, ctx.shape = conv, (b, c, v)
-        return body, cells.view(b, 4, 2 * c, 10 * n)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_body, grad_ring):
-        conv, (b, c, v) = ctx.conv, ctx.shape
-        n, area = conv.n, 10 * conv.n**2
-        like = grad_ring if grad_body is None else grad_body
-        grad_x = like.new_empty(b, c, v)
-        grad_x[..., area:] = 0
-        if grad_body is None:
-            grad_x[..., :area] = 0
-        else:
-            grad_x[..., :area].view(b, c, 5, 2 * n * n).copy_(grad_body.view(b, 5, c, 2 * n * n).transpose(1, 2))
-        if grad_ring is not None:
-            conv.ring.adjoint_(grad_ring.reshape(b, -1), grad_x.view(b, c * v))
-        return grad_x, None
+    position, see :func:`_ring_tables`)."""
+    b, c, v = x.shape
+    n, area = conv.n, 10 * conv.n**2
+    charts = x[..., :area].reshape(b, c, 5, 2 * n * n).transpose(1, 2)
+    body = charts.clone(memory_format=torch.contiguous_format).view(5 * b, c, n, 2 * n)
+    return body, conv.ring(x.reshape(b, c * v)).view(b, 4, 2 * c, 10 * n)
 
 
-class _Assemble(torch.autograd.Function):
+def _read_adjoint(grad_body, grad_ring, conv: "IcoConv", shape) -> torch.Tensor:
+    """Gradient of :func:`_read`: one ``(B, C, V)`` tensor (one copy, then the ring's few cells)."""
+    b, c, v = shape
+    n, area = conv.n, 10 * conv.n**2
+    grad_x = grad_body.new_empty(b, c, v)
+    grad_x[..., area:] = 0
+    grad_x[..., :area].view(b, c, 5, 2 * n * n).copy_(grad_body.view(b, 5, c, 2 * n * n).transpose(1, 2))
+    conv.ring.adjoint_(grad_ring.reshape(b, -1), grad_x.view(b, c * v))
+    return grad_x
+
+
+def _assemble(out: torch.Tensor, ring: torch.Tensor, conv: "IcoConv") -> torch.Tensor:
     """Atlas tensor ``(B, C, V)`` from the zero-padded conv2d output ``(5 B, C, n, 2n)`` and the ring
-    corrections ``(B, 4, C, 10 n)`` (side; channel; chart and position), then the corner rule. One copy
-    forward and one backward; the rest touches only the ring and the corners."""
+    corrections ``(B, 4, C, 10 n)`` (side; channel; chart and position), then the corner rule."""
+    n = conv.n
+    b, c = out.shape[0] // 5, out.shape[1]
+    area = 10 * n * n
+    result = out.new_empty(b, c, area + 2)
+    result[..., :area].view(b, c, 5, 2 * n * n).copy_(out.view(b, 5, c, 2 * n * n).transpose(1, 2))
+    result[..., area:] = 0
+    flat = result.view(b, -1)
+    flat.index_add_(1, conv.ring_v, ring.reshape(b, -1))
+    flat.index_copy_(1, conv.corners_v, conv.corner_v(flat))
+    return result
+
+
+def _assemble_adjoint(grad: torch.Tensor, conv: "IcoConv"):
+    """Gradient of :func:`_assemble`: ``(grad_out (5 B, C, n, 2n), grad_ring (B, 4, C, 10 n))``."""
+    b, c, v = grad.shape
+    n, area = conv.n, v - 2
+    charts = grad[..., :area].view(b, c, 5, 2 * n * n).transpose(1, 2)
+    body = charts.clone(memory_format=torch.contiguous_format).view(b, -1)  # the conv layout (5, C, 2n^2)
+    to_corners = grad.reshape(b, c * v).index_select(1, conv.corners_v)
+    body.index_fill_(1, conv.corners_p, 0)  # overwritten by the rule
+    conv.corner_p.adjoint_(to_corners, body)
+    grad_ring = body.index_select(1, conv.ring_p).view(b, 4, c, 10 * n)
+    return body.view(5 * b, c, n, 2 * n), grad_ring
+
+
+class _IcoConvFunction(torch.autograd.Function):
+    """The whole layer as one autograd node: kernel from the weights, chart read, conv2d, ring
+    correction, assembly and corner rule forward; their adjoints backward (the conv2d's through
+    ``aten.convolution_backward``). One node instead of a dozen keeps small levels cheap."""
 
     @staticmethod
-    def forward(ctx, out, ring, conv):
-        n = conv.n
-        b, c = out.shape[0] // 5, out.shape[1]
-        area = 10 * n * n
-        result = out.new_empty(b, c, area + 2)
-        result[..., :area].view(b, c, 5, 2 * n * n).copy_(out.view(b, 5, c, 2 * n * n).transpose(1, 2))
-        result[..., area:] = 0
-        flat = result.view(b, -1)
-        flat.index_add_(1, conv.ring_v, ring.reshape(b, -1))
-        flat.index_copy_(1, conv.corners_v, conv.corner_v(flat))
-        ctx.conv = conv
+    def forward(ctx, x, weight, bias, conv):
+        ci, co = conv.in_type.dim, conv.out_type.dim
+        taps = conv.taps(torch.cat([weight, weight.new_zeros(1)])[None])[0]
+        kernel, sides = taps[: co * ci * 9].view(co, ci, 3, 3), taps[co * ci * 9 :].view(4, co, 2 * ci)
+        bias_vector = None if bias is None else conv.bias_map(torch.cat([bias, bias.new_zeros(1)])[None])[0]
+        body, ring = _read(x, conv)
+        out = F.conv2d(body, kernel, bias_vector, padding=1)
+        result = _assemble(out, torch.matmul(sides, ring), conv)
+        ctx.save_for_backward(body, ring, kernel, sides)
+        ctx.conv, ctx.shape, ctx.has_bias = conv, x.shape, bias is not None
         return result
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
+        body, ring, kernel, sides = ctx.saved_tensors
         conv = ctx.conv
-        b, c, v = grad.shape
-        n, area = conv.n, v - 2
-        charts = grad[..., :area].view(b, c, 5, 2 * n * n).transpose(1, 2)
-        body = charts.clone(memory_format=torch.contiguous_format).view(b, -1)  # the conv layout (5, C, 2n^2)
-        to_corners = grad.reshape(b, c * v).index_select(1, conv.corners_v)
-        body.index_fill_(1, conv.corners_p, 0)  # overwritten by the rule
-        conv.corner_p.adjoint_(to_corners, body)
-        grad_ring = body.index_select(1, conv.ring_p).view(b, 4, c, 10 * n)
-        return body.view(5 * b, c, n, 2 * n), grad_ring, None
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        grad_out, grad_corr = _assemble_adjoint(grad.contiguous(), conv)
+        grad_body, grad_kernel, grad_bias = torch.ops.aten.convolution_backward(
+            grad_out, body, kernel, [kernel.shape[0]] if ctx.has_bias else None,
+            [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [need_x, need_w, need_b],
+        )  # fmt: skip
+        grad_x = grad_w = grad_b = None
+        if need_x:
+            grad_x = _read_adjoint(grad_body, torch.matmul(sides.transpose(1, 2), grad_corr), conv, ctx.shape)
+        if need_w:
+            grad_sides = torch.matmul(grad_corr, ring.transpose(2, 3)).sum(0)  # (4, C_out, 2 C_in)
+            taps = torch.cat([grad_kernel.reshape(-1), grad_sides.reshape(-1)])[None]
+            grad_w = conv.taps.adjoint_(taps, taps.new_zeros(1, conv.weight.numel() + 1))[0, :-1]
+        if need_b:
+            grad_b = conv.bias_map.adjoint_(grad_bias[None], grad_bias.new_zeros(1, conv.bias.numel() + 1))[0, :-1]
+        return grad_x, grad_w, grad_b, None
 
 
 class IcoConv(nn.Module):
@@ -395,11 +419,7 @@ class IcoConv(nn.Module):
         n, ci = self.n, self.in_type.dim
         if x.ndim != 3 or x.shape[1] != ci or x.shape[2] != 10 * n * n + 2:
             raise ValueError(f"expected an atlas tensor (B, {ci}, {10 * n * n + 2}), got {tuple(x.shape)}")
-        kernel, sides = self._kernel_and_sides()
-        body, ring = _Read.apply(x, self)
-        out = F.conv2d(body, kernel, self.bias_vector(), padding=1)
-        # ring corrections: the two outer taps of each side times the transported ring
-        return _Assemble.apply(out, torch.matmul(sides, ring), self)
+        return _IcoConvFunction.apply(x, self.weight, self.bias, self)
 
     def extra_repr(self) -> str:
         return f"{self.in_type} -> {self.out_type}, level={self.level} | {self.weight.numel()} weights"
