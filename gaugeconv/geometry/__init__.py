@@ -32,6 +32,17 @@ def _oriented_lengths(mesh: Mesh, orientation: Orientation) -> np.ndarray:
     return lengths
 
 
+def _vertex_areas(lengths: np.ndarray, faces: np.ndarray, n_vertices: int) -> np.ndarray:
+    """Barycentric vertex areas (V,) from Heron's formula on the side lengths (intrinsic)."""
+    vertex_area = np.zeros(n_vertices)
+    for start in range(0, len(faces), _CHUNK):  # cache-sized blocks, summed in face order
+        block = lengths[start : start + _CHUNK]
+        s = 0.5 * block.sum(axis=1)
+        area = np.sqrt(np.clip(s * (s - block[:, 0]) * (s - block[:, 1]) * (s - block[:, 2]), 0.0, None))
+        np.add.at(vertex_area, faces[start : start + _CHUNK].reshape(-1), np.repeat(area / 3.0, 3))
+    return vertex_area
+
+
 def compute_buffers(mesh: Mesh) -> dict:
     """All arrays and scalars of a :class:`gaugeconv.Geometry` for ``mesh`` (a dict)."""
     n = mesh.n_vertices
@@ -42,15 +53,10 @@ def compute_buffers(mesh: Mesh) -> dict:
     fans = order_fans(faces, n, he0 if not orientation.flipped.any() else None)
     lengths = _oriented_lengths(mesh, orientation)
     alpha = corner_angles(lengths)
+    vertex_area = _vertex_areas(lengths, faces, n)
     conn = connect(fans, lengths, alpha, n)
+    del lengths  # lower peak memory: the frames do not need them
     frames = vertex_frames(mesh.vertices, fans, conn, alpha)
-    # barycentric vertex areas from Heron's formula on the side lengths (intrinsic)
-    vertex_area = np.zeros(n)
-    for start in range(0, len(faces), _CHUNK):  # cache-sized blocks, summed in face order
-        block = lengths[start : start + _CHUNK]
-        s = 0.5 * block.sum(axis=1)
-        area = np.sqrt(np.clip(s * (s - block[:, 0]) * (s - block[:, 1]) * (s - block[:, 2]), 0.0, None))
-        np.add.at(vertex_area, faces[start : start + _CHUNK].reshape(-1), np.repeat(area / 3.0, 3))
     defect = np.where(fans.boundary, np.pi, 2 * np.pi) - conn.angle_sum
     n_edges = he0.edges.shape[0]
     orientable = bool(orientation.orientable.all())
