@@ -28,7 +28,8 @@ _CHUNK = 1 << 14  # faces per block in blocked loops: their temporaries stay in 
 def side_lengths(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Lengths of the face sides: ``out[f, i] = |v[faces[f, i]] - v[faces[f, (i+1) % 3]]|``, (F, 3)."""
     out = np.zeros(faces.shape)
-    coords = [np.ascontiguousarray(vertices[:, k]) for k in range(3)]
+    # per coordinate, as strided views: the three gathers of a corner hit the same cache line
+    coords = [vertices[:, k] for k in range(3)]
     for start in range(0, len(faces), _CHUNK):  # cache-sized blocks, per coordinate
         f = faces[start : start + _CHUNK]
         acc = out[start : start + _CHUNK]
@@ -276,11 +277,11 @@ def vertex_frames(vertices: np.ndarray, fans: Fans, conn: Connection, angles: np
     n is the angle-weighted normal in p's local orientation; e1 the direction to p's first
     neighbour (angle 0) projected onto the tangent plane; e2 = n x e1. Intrinsic angles are
     rescaled at curved vertices, so the frame is exact for display, not for measurement.
-    Computed per coordinate in face order (sequential memory access; the sum is order-free).
+    Computed per coordinate in cache-sized blocks of faces; normals are summed in face order.
     """
     faces = fans.faces
     n_vertices = len(vertices)
-    x, y, z = (np.ascontiguousarray(vertices[:, k]) for k in range(3))
+    x, y, z = vertices.T  # strided views: the three gathers of a corner hit the same cache line
     direction = fans.corner_direction.reshape(-1, 3)
     sums = np.zeros((3, n_vertices))
     for start in range(0, len(faces), _CHUNK):  # cache-sized blocks of faces, summed in face order
