@@ -323,6 +323,9 @@ class IcoConv(nn.Module):
     Input fields must be C6-invariant at the 12 corners (which have no C6 frame): orientation-constant
     regular fields, zero rotating irreps. Every ico layer's output is, and so is anything built from
     scalars. The output's corners are set by :class:`CornerRule`.
+
+    The layer is one autograd node with a hand-written first-order backward (checked by
+    ``gradcheck``); double backward (e.g. gradient penalties) is not supported.
     """
 
     def __init__(self, in_type: FieldType, out_type: FieldType, level: int, bias: bool = True, transport: bool = True):
