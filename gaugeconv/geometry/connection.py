@@ -102,11 +102,10 @@ def _segment_exclusive_cumsum(values: np.ndarray, offset: np.ndarray, min_run: i
     change = np.flatnonzero(counts[1:] != counts[:-1]) + 1
     run_start = np.concatenate([[0], change])
     run_end = np.append(change, counts.size)
+    long = (run_end - run_start >= min_run) & (counts[run_start] > 0)
     gathered = np.ones(counts.size, dtype=bool)
-    for start, end in zip(run_start, run_end):
+    for start, end in zip(run_start[long], run_end[long]):
         length = counts[start]
-        if end - start < min_run or length == 0:
-            continue
         gathered[start:end] = False
         block = values[offset[start] : offset[end]].reshape(-1, length)
         acc = out[offset[start] : offset[end]].reshape(-1, length)
