@@ -307,7 +307,7 @@ def vertex_frames(vertices: np.ndarray, fans: Fans, conn: Connection, angles: np
         nx, ny, nz = nx / norm, ny / norm, nz / norm
         t = vertices[first[block]] - vertices[block]
         tx, ty, tz = t.T
-        dot = tx * nx + tz * nz + ty * ny  # the association einsum("vi,vi->v") used: same bits
+        dot = tx * nx + tz * nz + ty * ny  # (x + z) + y: the former einsum's order, the frames keep their bits
         tx, ty, tz = tx - dot * nx, ty - dot * ny, tz - dot * nz
         norm = np.sqrt(tx * tx + ty * ty + tz * tz)
         tx, ty, tz = tx / norm, ty / norm, tz / norm
