@@ -180,62 +180,62 @@ def _ring_tables(level: int, in_type: FieldType, out_dim: int, transport: bool):
 
     The zero-padded conv2d reads zeros on the ring of each chart; the exact conv reads the
     transported border. The border is read as im2col patches: for each side (rows ``s = -1``,
-    ``s = n``, columns ``t = -1``, ``t = 2n``), channel c, tap j of the side's two outer taps (the only
-    ones reaching that side), chart k and position u along the side, the cell
-    ``u + SIDE_OFFSETS[side, j]`` of the side's strip (ring corners are read once, by the rows).
-    Columns have n positions, padded to the rows' 2n with empty entries, so that all four sides are
-    one ``(B, 4, 2 C_in, 10 n)`` tensor. Returns ``index, coef`` (rows ``(side, c, j, k, u)``) of a
-    :class:`SparseRead` on ``(B, C_in V)``, and the output cell ``(channel, atlas index)`` of every
-    correction ``(side, c_out, k, u)`` (padding positions repeat a real cell; they add zeros).
+    ``s = n``, then columns ``t = -1``, ``t = 2n``), channel c, tap j of the side's two outer taps (the
+    only ones reaching that side), chart k and position u along the side (2n along a row, n along
+    a column), the cell ``u + SIDE_OFFSETS[side, j]`` of the side's strip (ring corners are read
+    once, by the rows). Returns ``index, coef`` (rows ``(side, c, j, k, u)``, the two row sides
+    first) of a :class:`SparseRead` on ``(B, C_in V)``, and the output cells ``(channel, atlas
+    index)`` of the row and the column corrections, ``(2, C_out, 5, length)`` each.
     """
     atlas = ico_atlas(level)
     n, v, ci = atlas.n, atlas.n_vertices, in_type.dim
-    side, j, k, u = np.meshgrid(np.arange(4), np.arange(2), np.arange(5), np.arange(2 * n), indexing="ij")
-    pos = u + SIDE_OFFSETS[side, j]  # -1 .. 2n along the strip: strip index pos + 1
-    (r_src, r_shift, r_valid), (c_src, c_shift, c_valid) = border_cells(level, transport)
-    is_row, along = side < 2, np.clip(pos + 1, 0, n + 1)
-    strip = side % 2
-    source = np.where(is_row, r_src[k, strip, np.clip(pos + 1, 0, 2 * n + 1)], c_src[k, strip, along])
-    shift = np.where(is_row, r_shift[k, strip, np.clip(pos + 1, 0, 2 * n + 1)], c_shift[k, strip, along])
-    valid = np.where(is_row, True, c_valid[k, strip, along] & (u < n))
-    index, coef = transport_table(in_type, source, shift, valid, v)  # (C, side * j * k * u, K)
-    # (c, side, j, k, u, K) -> (side, c, j, k, u, K)
-    index, coef = (a.reshape(ci, 4, 2, 5, 2 * n, -1).transpose(1, 0, 2, 3, 4, 5) for a in (index, coef))
-    side, c, k, u = np.meshgrid(np.arange(4), np.arange(out_dim), np.arange(5), np.arange(2 * n), indexing="ij")
-    s_out = np.where(side == 0, 0, np.where(side == 1, n - 1, np.minimum(u, n - 1)))
-    t_out = np.where(side < 2, u, np.where(side == 2, 0, 2 * n - 1))
-    return (
-        index.reshape(-1, index.shape[-1]),
-        coef.reshape(-1, coef.shape[-1]),
-        (c, k * 2 * n * n + s_out * 2 * n + t_out),
-    )
+    strips = border_cells(level, transport)
+    index, coef, targets = [], [], []
+    for part, (src, shift, valid) in enumerate(strips):
+        length = 2 * n if part == 0 else n
+        side, j, k, u = np.meshgrid(np.arange(2), np.arange(2), np.arange(5), np.arange(length), indexing="ij")
+        cell = u + SIDE_OFFSETS[2 * part + side, j] + 1  # strip index of the read cell
+        i, c = transport_table(in_type, src[k, side, cell], shift[k, side, cell], valid[k, side, cell], v)
+        # (c, side, j, k, u, K) -> (side, c, j, k, u, K)
+        index += [i.reshape(ci, 2, 2, 5, length, -1).transpose(1, 0, 2, 3, 4, 5).reshape(-1, i.shape[-1])]
+        coef += [c.reshape(ci, 2, 2, 5, length, -1).transpose(1, 0, 2, 3, 4, 5).reshape(-1, c.shape[-1])]
+        side, c, k, u = np.meshgrid(np.arange(2), np.arange(out_dim), np.arange(5), np.arange(length), indexing="ij")
+        if part == 0:  # rows: the first and the last row of each chart
+            s_out, t_out = np.where(side == 0, 0, n - 1), u
+        else:  # columns: the first and the last column
+            s_out, t_out = u, np.where(side == 0, 0, 2 * n - 1)
+        targets.append((c, k * 2 * n * n + s_out * 2 * n + t_out))
+    return np.concatenate(_pad_last(index, 0)), np.concatenate(_pad_last(coef, 0.0)), targets[0], targets[1]
 
 
 def _read(x: torch.Tensor, conv: "IcoConv"):
     """The conv2d input ``(5 B, C, n, 2n)`` (the charts of an atlas tensor ``(B, C, V)`` as a batch)
-    and the transported ring as im2col patches ``(B, 4, 2 C, 10 n)`` (side; channel and tap; chart and
-    position, see :func:`_ring_tables`)."""
+    and the transported ring as im2col patches, rows ``(B, 2, 2 C, 10 n)`` and columns
+    ``(B, 2, 2 C, 5 n)`` (side; channel and tap; chart and position, see :func:`_ring_tables`)."""
     b, c, v = x.shape
     n, area = conv.n, 10 * conv.n**2
     charts = x[..., :area].reshape(b, c, 5, 2 * n * n).transpose(1, 2)
     body = charts.clone(memory_format=torch.contiguous_format).view(5 * b, c, n, 2 * n)
-    return body, conv.ring(x.reshape(b, c * v)).view(b, 4, 2 * c, 10 * n)
+    cells = conv.ring(x.reshape(b, c * v))
+    split = 40 * c * n  # the row patches (B, 2, 2C, 10n), then the column patches (B, 2, 2C, 5n)
+    return body, cells[:, :split].view(b, 2, 2 * c, 10 * n), cells[:, split:].view(b, 2, 2 * c, 5 * n)
 
 
-def _read_adjoint(grad_body, grad_ring, conv: "IcoConv", shape) -> torch.Tensor:
+def _read_adjoint(grad_body, grad_rows, grad_cols, conv: "IcoConv", shape) -> torch.Tensor:
     """Gradient of :func:`_read`: one ``(B, C, V)`` tensor (one copy, then the ring's few cells)."""
     b, c, v = shape
     n, area = conv.n, 10 * conv.n**2
     grad_x = grad_body.new_empty(b, c, v)
     grad_x[..., area:] = 0
     grad_x[..., :area].view(b, c, 5, 2 * n * n).copy_(grad_body.view(b, 5, c, 2 * n * n).transpose(1, 2))
-    conv.ring.adjoint_(grad_ring.reshape(b, -1), grad_x.view(b, c * v))
+    conv.ring.adjoint_(torch.cat([grad_rows.reshape(b, -1), grad_cols.reshape(b, -1)], 1), grad_x.view(b, c * v))
     return grad_x
 
 
-def _assemble(out: torch.Tensor, ring: torch.Tensor, conv: "IcoConv") -> torch.Tensor:
+def _assemble(out: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, conv: "IcoConv") -> torch.Tensor:
     """Atlas tensor ``(B, C, V)`` from the zero-padded conv2d output ``(5 B, C, n, 2n)`` and the ring
-    corrections ``(B, 4, C, 10 n)`` (side; channel; chart and position), then the corner rule."""
+    corrections, rows ``(B, 2, C, 10 n)`` and columns ``(B, 2, C, 5 n)`` (side; channel; chart and
+    position), then the corner rule."""
     n = conv.n
     b, c = out.shape[0] // 5, out.shape[1]
     area = 10 * n * n
@@ -243,13 +243,14 @@ def _assemble(out: torch.Tensor, ring: torch.Tensor, conv: "IcoConv") -> torch.T
     result[..., :area].view(b, c, 5, 2 * n * n).copy_(out.view(b, 5, c, 2 * n * n).transpose(1, 2))
     result[..., area:] = 0
     flat = result.view(b, -1)
-    flat.index_add_(1, conv.ring_v, ring.reshape(b, -1))
+    flat.index_add_(1, conv.rows_v, rows.reshape(b, -1))
+    flat.index_add_(1, conv.cols_v, cols.reshape(b, -1))
     flat.index_copy_(1, conv.corners_v, conv.corner_v(flat))
     return result
 
 
 def _assemble_adjoint(grad: torch.Tensor, conv: "IcoConv"):
-    """Gradient of :func:`_assemble`: ``(grad_out (5 B, C, n, 2n), grad_ring (B, 4, C, 10 n))``."""
+    """Gradient of :func:`_assemble`: ``grad_out (5 B, C, n, 2n)``, ``grad_rows``, ``grad_cols``."""
     b, c, v = grad.shape
     n, area = conv.n, v - 2
     charts = grad[..., :area].view(b, c, 5, 2 * n * n).transpose(1, 2)
@@ -257,8 +258,9 @@ def _assemble_adjoint(grad: torch.Tensor, conv: "IcoConv"):
     to_corners = grad.reshape(b, c * v).index_select(1, conv.corners_v)
     body.index_fill_(1, conv.corners_p, 0)  # overwritten by the rule
     conv.corner_p.adjoint_(to_corners, body)
-    grad_ring = body.index_select(1, conv.ring_p).view(b, 4, c, 10 * n)
-    return body.view(5 * b, c, n, 2 * n), grad_ring
+    grad_rows = body.index_select(1, conv.rows_p).view(b, 2, c, 10 * n)
+    grad_cols = body.index_select(1, conv.cols_p).view(b, 2, c, 5 * n)
+    return body.view(5 * b, c, n, 2 * n), grad_rows, grad_cols
 
 
 class _IcoConvFunction(torch.autograd.Function):
@@ -272,29 +274,37 @@ class _IcoConvFunction(torch.autograd.Function):
         taps = conv.taps(torch.cat([weight, weight.new_zeros(1)])[None])[0]
         kernel, sides = taps[: co * ci * 9].view(co, ci, 3, 3), taps[co * ci * 9 :].view(4, co, 2 * ci)
         bias_vector = None if bias is None else conv.bias_map(torch.cat([bias, bias.new_zeros(1)])[None])[0]
-        body, ring = _read(x, conv)
+        body, rows, cols = _read(x, conv)
         out = F.conv2d(body, kernel, bias_vector, padding=1)
-        result = _assemble(out, torch.matmul(sides, ring), conv)
-        ctx.save_for_backward(body, ring, kernel, sides)
+        result = _assemble(out, torch.matmul(sides[:2], rows), torch.matmul(sides[2:], cols), conv)
+        ctx.save_for_backward(body, rows, cols, kernel, sides)
         ctx.conv, ctx.shape, ctx.has_bias = conv, x.shape, bias is not None
         return result
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        body, ring, kernel, sides = ctx.saved_tensors
+        body, rows, cols, kernel, sides = ctx.saved_tensors
         conv = ctx.conv
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        grad_out, grad_corr = _assemble_adjoint(grad.contiguous(), conv)
+        grad_out, grad_rows, grad_cols = _assemble_adjoint(grad.contiguous(), conv)
         grad_body, grad_kernel, grad_bias = torch.ops.aten.convolution_backward(
             grad_out, body, kernel, [kernel.shape[0]] if ctx.has_bias else None,
             [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [need_x, need_w, need_b],
         )  # fmt: skip
         grad_x = grad_w = grad_b = None
         if need_x:
-            grad_x = _read_adjoint(grad_body, torch.matmul(sides.transpose(1, 2), grad_corr), conv, ctx.shape)
+            s_t = sides.transpose(1, 2)
+            grad_x = _read_adjoint(
+                grad_body, torch.matmul(s_t[:2], grad_rows), torch.matmul(s_t[2:], grad_cols), conv, ctx.shape
+            )
         if need_w:
-            grad_sides = torch.matmul(grad_corr, ring.transpose(2, 3)).sum(0)  # (4, C_out, 2 C_in)
+            grad_sides = torch.cat(  # (4, C_out, 2 C_in)
+                [
+                    torch.matmul(grad_rows, rows.transpose(2, 3)).sum(0),
+                    torch.matmul(grad_cols, cols.transpose(2, 3)).sum(0),
+                ]
+            )
             taps = torch.cat([grad_kernel.reshape(-1), grad_sides.reshape(-1)])[None]
             grad_w = conv.taps.adjoint_(taps, taps.new_zeros(1, conv.weight.numel() + 1))[0, :-1]
         if need_b:
@@ -336,7 +346,7 @@ class IcoConv(nn.Module):
         self.n = n = atlas.n
         v, area, ci, co = atlas.n_vertices, 10 * n * n, in_type.dim, out_type.dim
         # the ring read, as im2col patches of the two outer taps of each side (see _ring_tables)
-        index, coef, ring_at = _ring_tables(level, in_type, co, transport)
+        index, coef, rows_at, cols_at = _ring_tables(level, in_type, co, transport)
         self.ring = SparseRead(index, coef)
         # the corner rule as a sparse map: corner = projector @ mean of its 5 neighbours
         order = np.argsort(atlas.atlas_of_vertex[atlas.corners])
@@ -352,7 +362,8 @@ class IcoConv(nn.Module):
             return (cell // chart) * co * chart + c * chart + cell % chart  # (5, C, 2n^2), cell < area
 
         for name in ("v", "p"):
-            self.register_buffer(f"ring_{name}", torch.as_tensor(flat(*ring_at, name).reshape(-1)), persistent=False)
+            for what, at in (("rows", rows_at), ("cols", cols_at)):
+                self.register_buffer(f"{what}_{name}", torch.as_tensor(flat(*at, name).reshape(-1)), persistent=False)
             inside = np.broadcast_to(
                 (ring < (v if name == "v" else area))[None, :, None, :], (co, 12, p_sel.shape[1], 5)
             )
