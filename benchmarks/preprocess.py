@@ -1,10 +1,10 @@
 """Benchmark: preprocess() on icospheres of levels 5 to 8, against a minimal numpy baseline.
 
-    python benchmarks/preprocess.py [--levels 5 6 7 8] [--repeats 3] [--profile 7]
+    python benchmarks/preprocess.py [--levels 5 6 7 8] [--repeats 6] [--profile 7]
 
 For each level it prints vertices V, directed edges E, the best wall time of ``preprocess(mesh)``
-over the repeats (``--repeats`` at levels 7 and 8, twice as many per level below: the short runs
-are the noisiest)
+over ``--repeats`` runs (the same number at every level: the best of several runs filters out the
+page-fault stalls of this virtual machine, which hit short and long runs alike)
 (building and validating the mesh is not timed) and its CPU time, time per vertex and its ratio to the first
 level, the peak memory allocated during preprocess (tracemalloc, a separate untimed run; the
 mesh itself was allocated before and is not counted, the returned buffers are), and the ratio
@@ -95,9 +95,7 @@ def profile(level: int, top: int = 25) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", type=int, nargs="+", default=[5, 6, 7, 8])
-    parser.add_argument(
-        "--repeats", type=int, default=3, help="best of this many runs at levels >= 7 (2x more per level below)"
-    )
+    parser.add_argument("--repeats", type=int, default=6, help="best of this many runs at every level")
     parser.add_argument("--profile", type=int, metavar="LEVEL", help="also print a cProfile summary at LEVEL")
     args = parser.parse_args(argv)
 
@@ -111,7 +109,7 @@ def main(argv=None) -> None:
     rows = {}
     for level in args.levels:
         mesh = shapes.icosahedron(level)  # not timed
-        repeats = args.repeats * max(1, 2 ** (7 - level))  # short runs are noisier: more of them
+        repeats = args.repeats
         geometry = preprocess(mesh)
         seconds, cpu = best_time(repeats, preprocess, mesh)
         base_edges, _ = baseline_tangent_angles(mesh.vertices, mesh.faces)
