@@ -23,6 +23,9 @@ from .connectivity import Fans
 
 TWO_PI = 2.0 * np.pi
 _CHUNK = 1 << 14  # faces per block in blocked loops: their temporaries stay in cache
+#: Take the shortcut for closed, consistently oriented meshes in :func:`connect` (the tests turn it
+#: off to check that the general path gives the same buffers).
+SHORTCUTS = True
 
 
 def side_lengths(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -158,7 +161,7 @@ def connect(fans: Fans, lengths: np.ndarray, angles: np.ndarray, n_vertices: int
     angle_sum = np.bincount(flat, weights=alpha, minlength=n_vertices)
     degree = counts + boundary
     n_edges = int(degree.sum())
-    if n_edges == n_slots and not fans.direction.any():
+    if SHORTCUTS and n_edges == n_slots and not fans.direction.any():
         return _connect_closed_oriented(fans, lengths, alpha, angle_sum, degree)
 
     # slot -> edge index: shifted by the boundary vertices before the slot's vertex
