@@ -14,10 +14,11 @@ kernels from the same average.
 Forward: ONE ``conv2d`` with zero padding over the five charts as a batch ``(5 B, C, n, 2n)``,
 the very call a plain chart CNN makes, then a correction on the one-cell ring around every
 chart, where the zero padding read 0 instead of the transported border: the two outer kernel
-taps of each side times the transported border cells (:func:`transport_table`), one batched
-matrix product for the four sides. The ring is about ``6 / n``
-of the cells. The corners are set by the corner rule (:class:`CornerRule`). Custom backward
-passes keep it to one copy of the features each way.
+taps of each side times the transported border cells read as im2col patches
+(:func:`transport_table`), one batched matrix product for the rows above and below each chart
+and one for the columns left and right. The patches are about ``6 / n`` of the cells. The corners
+are set by the corner rule (:class:`CornerRule`). The layer is one autograd node whose backward
+keeps it to one copy of the features each way.
 """
 
 from __future__ import annotations
