@@ -34,7 +34,16 @@ from torch.nn import functional as F
 
 from ..groups import FieldType
 from .atlas import DIRECTIONS, ico_atlas
-from .padding import C6_STEP, SparseRead, border_cells, check_c6_type, invariant_projector, transport_table
+from .padding import (
+    C6_STEP,
+    CornerRule,
+    SparseRead,
+    border_cells,
+    check_c6_type,
+    corner_table,
+    nonzeros,
+    transport_table,
+)
 
 #: (row, column) of the 3x3 conv2d kernel for the centre and the six directions.
 TAPS = np.concatenate([[(1, 1)], DIRECTIONS + 1])
@@ -113,14 +122,6 @@ def _runs(field_type: FieldType) -> list:
     return runs
 
 
-def _sparse_rows(basis: np.ndarray):
-    """Per entry of ``basis (n, *entry)``, the non-zero basis elements: ``(sel, val)`` of shape
-    ``(*entry, K)`` (K the most non-zeros of an entry; padding has value 0)."""
-    k = max(1, int((basis != 0).sum(0).max()))
-    order = np.argsort(basis == 0, axis=0, kind="stable")[:k]  # non-zero elements first
-    return np.moveaxis(order, 0, -1), np.moveaxis(np.take_along_axis(basis, order, 0), 0, -1)
-
-
 def _pad_last(arrays, fill):
     width = max(a.shape[-1] for a in arrays)
     return [np.concatenate([a, np.full(a.shape[:-1] + (width - a.shape[-1],), fill, a.dtype)], -1) for a in arrays]
@@ -135,7 +136,7 @@ def _kernel_table(blocks, zero: int):
         for start, mo, mi, ko, ki in row:
             basis = kernel_basis(ko, ki)  # (nb, do, di, 7)
             nb, do, di = basis.shape[:3]
-            sel, val = _sparse_rows(basis)  # (do, di, 7, K)
+            sel, val = nonzeros(basis)  # (do, di, 7, K)
             fg = start + (np.arange(mo)[:, None] * mi + np.arange(mi)[None, :]) * nb
             idx = fg[:, None, :, None, None, None] + sel[None, :, None]
             vals = np.broadcast_to(val[None, :, None], idx.shape)
@@ -161,7 +162,7 @@ def _bias_table(blocks, zero: int):
             index.append(np.full((mo * d, 1), zero, dtype=np.int64))
             coef.append(np.zeros((mo * d, 1)))
             continue
-        sel, val = _sparse_rows(basis)  # (do, K)
+        sel, val = nonzeros(basis)  # (do, K)
         idx = start + np.arange(mo)[:, None, None] * len(basis) + sel[None]
         vals = np.broadcast_to(val[None], idx.shape)
         index.append(np.where(vals != 0, idx, zero).reshape(-1, idx.shape[-1]))
@@ -246,7 +247,7 @@ def _assemble(out: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, conv: "
     flat = result.view(b, -1)
     flat.index_add_(1, conv.rows_v, rows.reshape(b, -1))
     flat.index_add_(1, conv.cols_v, cols.reshape(b, -1))
-    flat.index_copy_(1, conv.corners_v, conv.corner_v(flat))
+    flat.index_copy_(1, conv.corner_rule.targets, conv.corner_rule.read(flat))
     return result
 
 
@@ -256,7 +257,7 @@ def _assemble_adjoint(grad: torch.Tensor, conv: "IcoConv"):
     n, area = conv.n, v - 2
     charts = grad[..., :area].view(b, c, 5, 2 * n * n).transpose(1, 2)
     body = charts.clone(memory_format=torch.contiguous_format).view(b, -1)  # the conv layout (5, C, 2n^2)
-    to_corners = grad.reshape(b, c * v).index_select(1, conv.corners_v)
+    to_corners = grad.reshape(b, c * v).index_select(1, conv.corner_rule.targets)
     body.index_fill_(1, conv.corners_p, 0)  # overwritten by the rule
     conv.corner_p.adjoint_(to_corners, body)
     grad_rows = body.index_select(1, conv.rows_p).view(b, 2, c, 10 * n)
@@ -271,12 +272,9 @@ class _IcoConvFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, conv):
-        ci, co = conv.in_type.dim, conv.out_type.dim
-        taps = conv.taps(torch.cat([weight, weight.new_zeros(1)])[None])[0]
-        kernel, sides = taps[: co * ci * 9].view(co, ci, 3, 3), taps[co * ci * 9 :].view(4, co, 2 * ci)
-        bias_vector = None if bias is None else conv.bias_map(torch.cat([bias, bias.new_zeros(1)])[None])[0]
+        kernel, sides = conv._kernel_and_sides(weight)
         body, rows, cols = _read(x, conv)
-        out = F.conv2d(body, kernel, bias_vector, padding=1)
+        out = F.conv2d(body, kernel, conv.bias_vector(bias), padding=1)
         result = _assemble(out, torch.matmul(sides[:2], rows), torch.matmul(sides[2:], cols), conv)
         ctx.save_for_backward(body, rows, cols, kernel, sides)
         ctx.conv, ctx.shape, ctx.has_bias = conv, x.shape, bias is not None
@@ -349,34 +347,19 @@ class IcoConv(nn.Module):
         # the ring read, as im2col patches of the two outer taps of each side (see _ring_tables)
         index, coef, rows_at, cols_at = _ring_tables(level, in_type, co, transport)
         self.ring = SparseRead(index, coef)
-        # the corner rule as a sparse map: corner = projector @ mean of its 5 neighbours
-        order = np.argsort(atlas.atlas_of_vertex[atlas.corners])
-        corners = atlas.atlas_of_vertex[atlas.corners][order]  # the 10 chart corners, then the 2 poles
-        ring = atlas.atlas_of_vertex[atlas.corner_neighbours][order]  # (12, 5)
-        p_sel, p_val = _sparse_rows(invariant_projector(out_type).T)  # (C_out, Kp): non-zeros of each row
-        corner_at = (np.arange(co)[:, None], corners[None, :])
+        # the corner rule, and its map in the conv layout (5, C, 2n^2) for the backward
+        self.corner_rule = CornerRule(level, out_type)
         chart = 2 * n * n
 
-        def flat(c, cell, layout):  # (channel, atlas index) -> position in (C V) or in the conv layout
-            if layout == "v":
-                return c * v + cell
-            return (cell // chart) * co * chart + c * chart + cell % chart  # (5, C, 2n^2), cell < area
+        def conv_layout(c, a):  # (channel, atlas index) -> position in (5, C, 2n^2); -1 at the poles
+            return np.where(a < area, (a // chart) * co * chart + c * chart + a % chart, -1)
 
-        for name in ("v", "p"):
-            for what, at in (("rows", rows_at), ("cols", cols_at)):
-                self.register_buffer(f"{what}_{name}", torch.as_tensor(flat(*at, name).reshape(-1)), persistent=False)
-            inside = np.broadcast_to(
-                (ring < (v if name == "v" else area))[None, :, None, :], (co, 12, p_sel.shape[1], 5)
-            )
-            idx = flat(p_sel[:, None, :, None], np.where(inside, ring[None, :, None, :], 0), name)  # (C, 12, Kp, 5)
-            val = np.broadcast_to(p_val[:, None, :, None] / 5, idx.shape) * inside
-            table = np.where(val != 0, idx, 0).reshape(co * 12, -1), val.reshape(co * 12, -1)
-            setattr(self, f"corner_{name}", SparseRead(*table))
-        corners_v = flat(*np.broadcast_arrays(*corner_at), "v").reshape(-1)
-        in_body = corners[corners < area]
-        corners_p = flat(np.arange(co)[:, None], in_body[None, :], "p").reshape(-1)
-        self.register_buffer("corners_v", torch.as_tensor(corners_v), persistent=False)
-        self.register_buffer("corners_p", torch.as_tensor(corners_p), persistent=False)
+        targets, index, coef = corner_table(level, out_type, conv_layout)
+        self.corner_p = SparseRead(index, coef)
+        self.register_buffer("corners_p", torch.as_tensor(targets[targets >= 0]), persistent=False)
+        for what, (c, a) in (("rows", rows_at), ("cols", cols_at)):
+            self.register_buffer(f"{what}_v", torch.as_tensor((c * v + a).reshape(-1)), persistent=False)
+            self.register_buffer(f"{what}_p", torch.as_tensor(conv_layout(c, a).reshape(-1)), persistent=False)
         # weights: kernel = basis contracted with the weights of every pair of runs of fields
         blocks, count = [], 0
         for ko, mo in _runs(out_type):
@@ -416,19 +399,22 @@ class IcoConv(nn.Module):
 
     def kernel(self) -> torch.Tensor:
         """The full conv2d kernel ``(C_out, C_in, 3, 3)`` (the two off-hexagon taps are zero)."""
-        return self._kernel_and_sides()[0]
+        return self._kernel_and_sides(self.weight)[0]
 
-    def _kernel_and_sides(self):
-        """The kernel ``(C_out, C_in, 3, 3)`` and the side tap matrices ``(4, C_out, 2 C_in)``, one gather."""
+    def _kernel_and_sides(self, weight: torch.Tensor):
+        """The kernel ``(C_out, C_in, 3, 3)`` and the side tap matrices ``(4, C_out, 2 C_in)`` from
+        ``weight``, one gather."""
         co, ci = self.out_type.dim, self.in_type.dim
-        taps = self.taps(torch.cat([self.weight, self.weight.new_zeros(1)])[None])[0]
+        taps = self.taps(torch.cat([weight, weight.new_zeros(1)])[None])[0]
         return taps[: co * ci * 9].view(co, ci, 3, 3), taps[co * ci * 9 :].view(4, co, 2 * ci)
 
-    def bias_vector(self) -> torch.Tensor | None:
-        """The bias of every output channel, ``(C_out,)`` (C6-invariant per field), or None."""
-        if self.bias is None:
+    def bias_vector(self, bias: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The bias of every output channel, ``(C_out,)`` (C6-invariant per field), from ``bias``
+        (default: the layer's), or None without bias."""
+        bias = self.bias if bias is None else bias
+        if bias is None:
             return None
-        return self.bias_map(torch.cat([self.bias, self.bias.new_zeros(1)])[None])[0]
+        return self.bias_map(torch.cat([bias, bias.new_zeros(1)])[None])[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, ci = self.n, self.in_type.dim

@@ -60,6 +60,15 @@ def invariant_projector(field_type: FieldType) -> np.ndarray:
     return transport_matrices(field_type).mean(0)
 
 
+def nonzeros(table: np.ndarray):
+    """The non-zero entries along the first axis of ``table (n, *entry)``, for sparse maps:
+    ``(which, value)`` of shape ``(*entry, K)``, K the most non-zeros of an entry (at least 1), in
+    increasing order of ``which``; an entry with fewer has padding terms of value 0."""
+    k = max(1, int((table != 0).sum(0).max()))
+    order = np.argsort(table == 0, axis=0, kind="stable")[:k]  # non-zero elements first
+    return np.moveaxis(order, 0, -1), np.moveaxis(np.take_along_axis(table, order, 0), 0, -1)
+
+
 def transport_table(field_type: FieldType, source, shift, valid, n_vertices: int):
     """The transported read of :class:`TransportGather` as a sparse linear map on flattened
     features ``x_flat[c * V + v] = x[c, v]``: ``out[c, m] = sum_k coef[c, m, k] x_flat[index[c, m, k]]``.
@@ -68,20 +77,33 @@ def transport_table(field_type: FieldType, source, shift, valid, n_vertices: int
     non-zeros in a row of ``rho`` (1 for trivial and regular fields, 2 with irreps); invalid cells
     and padding entries have coefficient 0.
     """
-    mats = transport_matrices(field_type)
+    cols, vals = nonzeros(transport_matrices(field_type).transpose(2, 0, 1))  # (6, C, K): row c of rho_j
     source = np.asarray(source, dtype=np.int64).reshape(-1)
     shift = np.asarray(shift, dtype=np.int64).reshape(-1) % 6
     valid = np.asarray(valid, bool).reshape(-1)
-    width = max(1, int((mats != 0).sum(2).max()))
-    cols = np.zeros(mats.shape[:2] + (width,), dtype=np.int64)
-    vals = np.zeros(mats.shape[:2] + (width,))
-    for j in range(6):
-        for c in range(mats.shape[1]):
-            nz = np.flatnonzero(mats[j, c])
-            cols[j, c, : len(nz)], vals[j, c, : len(nz)] = nz, mats[j, c, nz]
     index = cols[shift].transpose(1, 0, 2) * n_vertices + source[None, :, None]
     coef = vals[shift].transpose(1, 0, 2) * valid[None, :, None]
     return index, coef
+
+
+def corner_table(level: int, field_type: FieldType, position):
+    """The corner rule as a sparse map: each corner gets the mean of its 5 neighbours, projected
+    onto the C6-invariant vectors (:func:`invariant_projector`).
+
+    ``position(c, a)`` maps channel c and atlas index a (arrays) to a flat position in the caller's
+    layout, or -1 where the layout has none (those neighbours are left out). Returns
+    ``targets (C * 12,)``, the positions of the corners (channel-major, corners in the order of
+    ``IcoAtlas.corners``; -1 where none), and ``index, coef (C * 12, K)`` for :class:`SparseRead`.
+    """
+    atlas = ico_atlas(level)
+    corners = atlas.atlas_of_vertex[atlas.corners]  # (12,)
+    ring = atlas.atlas_of_vertex[atlas.corner_neighbours]  # (12, 5)
+    which, value = nonzeros(invariant_projector(field_type).T)  # (C, Kp): non-zeros of each row
+    c = field_type.dim
+    index = position(which[:, None, :, None], ring[None, :, None, :])  # (C, 12, Kp, 5)
+    coef = np.where(index >= 0, value[:, None, :, None] / 5, 0.0)
+    index, coef = np.where(coef != 0, index, 0).reshape(c * 12, -1), coef.reshape(c * 12, -1)
+    return position(np.arange(c)[:, None], corners[None, :]).reshape(-1), index, coef
 
 
 class SparseRead(nn.Module):
@@ -289,22 +311,18 @@ class CornerRule(nn.Module):
 
     def __init__(self, level: int, field_type: FieldType):
         super().__init__()
-        atlas = ico_atlas(level)
-        projector = invariant_projector(field_type)
-        self.identity = bool(np.array_equal(projector, np.eye(field_type.dim)))
-        self.register_buffer("projector", torch.as_tensor(projector), persistent=False)
-        self.register_buffer("corners", torch.as_tensor(atlas.atlas_of_vertex[atlas.corners]), persistent=False)
-        nbr = atlas.atlas_of_vertex[atlas.corner_neighbours].reshape(-1)
-        self.register_buffer("neighbours", torch.as_tensor(nbr), persistent=False)
+        v = ico_atlas(level).n_vertices
+        targets, index, coef = corner_table(level, field_type, lambda c, a: c * v + a)
+        self.read = SparseRead(index, coef)
+        self.register_buffer("targets", torch.as_tensor(targets), persistent=False)
 
     def values(self, y: torch.Tensor) -> torch.Tensor:
-        """The corner values the rule sets, ``(B, C, V) -> (B, C, 12)``."""
-        values = y.reshape(-1, y.shape[-1]).index_select(1, self.neighbours).view(*y.shape[:-1], 12, 5).mean(-1)
-        return values if self.identity else torch.matmul(self.projector.to(y.dtype), values)
+        """The corner values the rule sets, ``(B, C, V) -> (B, C * 12)`` (channel-major)."""
+        return self.read(y.reshape(y.shape[0], -1))
 
     def forward(self, y: torch.Tensor, inplace: bool = False) -> torch.Tensor:
         values = self.values(y)
         if not inplace:
-            y = y.clone()
-        y.view(-1, y.shape[-1]).index_copy_(1, self.corners, values.reshape(-1, 12))
+            y = y.clone(memory_format=torch.contiguous_format)
+        y.view(y.shape[0], -1).index_copy_(1, self.targets, values)
         return y
