@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..mesh import _CHUNK
 from .connectivity import Fans
 
 TWO_PI = 2.0 * np.pi
-_CHUNK = 1 << 14  # faces per block in blocked loops: their temporaries stay in cache
 #: Take the shortcut for closed, consistently oriented meshes in :func:`connect` (the tests turn it
 #: off to check that the general path gives the same buffers).
 SHORTCUTS = True
