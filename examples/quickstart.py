@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 import gaugeconv
-from gaugeconv import FieldType, Geometry
+from gaugeconv import FieldType, Geometry, load_geometry
 from gaugeconv.models import GaugeResNet
 from gaugeconv.testing import check_gauge_equivariance, identity_transporters
 
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     try:
         if args.input.endswith(".npz"):
-            g = Geometry.load(args.input)
+            g = load_geometry(args.input)
         else:
             g = gaugeconv.preprocess(gaugeconv.load_mesh(args.input))
     except (gaugeconv.MeshError, gaugeconv.GeometryFileError) as exc:

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from gaugeconv import Geometry, load_mesh, make_mesh, preprocess
+from gaugeconv import load_geometry, load_mesh, make_mesh, preprocess
 from gaugeconv.cli import main as gaugeconv
 
 
@@ -97,7 +97,7 @@ def main() -> None:
 
     # 2. an icosphere with a vector field: z (scalar) and its gradient (order 1) in the gauges
     run("shape", "icosahedron", "--level", "3", "-o", f"{src}/icosphere.npz")
-    ico = Geometry.load(f"{src}/icosphere.npz")
+    ico = load_geometry(f"{src}/icosphere.npz")
     up = np.array([0.0, 0.0, 1.0])
     grad = np.stack([ico.frames[:, 0] @ up, ico.frames[:, 1] @ up], 1)  # tangent part of z-hat, gauge coords
     angle = np.arctan2(grad[:, 1], grad[:, 0])

@@ -4,9 +4,13 @@ Two stages: preprocessing (numpy) turns a mesh into a :class:`Geometry` of buffe
 the layers in :mod:`gaugeconv.nn` (torch) consume only those buffers.
 """
 
-from .buffers import FORMAT_VERSION, Geometry, GeometryFileError, preprocess
+from .buffers import Geometry, PoolMap
+from .fileformat import FORMAT_VERSION, GeometryFileError
+from .fileformat import load as load_geometry
+from .fileformat import save as save_geometry
 from .groups import FieldType
 from .mesh import Mesh, MeshError, load_mesh, make_mesh
+from .preprocessing import preprocess
 
 __version__ = "0.1.0"
 
@@ -17,8 +21,11 @@ __all__ = [
     "GeometryFileError",
     "Mesh",
     "MeshError",
+    "PoolMap",
+    "load_geometry",
     "load_mesh",
     "make_mesh",
     "preprocess",
+    "save_geometry",
     "__version__",
 ]

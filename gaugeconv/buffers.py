@@ -25,23 +25,14 @@ Scalars: ``orientable`` (bool), ``structure_group`` ("SO2" or "O2"), ``n_compone
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-import zipfile
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from .geometry.hierarchy import POOL_ARRAYS, PoolMap, batch_pools, build_hierarchy, transform_hierarchy
-from .groups import as_numpy, o2_compose, o2_inverse, wrap_angle
-from .mesh import Mesh
+from .groups import as_numpy, o2_act_on_angle, o2_conjugate, o2_inverse
 
-#: Version of the saved file layout; bumped whenever a key or its meaning changes.
-FORMAT_VERSION = 1
-FORMAT_NAME = "gaugeconv.geometry"
-
-_ARRAYS = {
+#: Array fields of :class:`Geometry` and their dtypes on the numpy side (and in saved files).
+ARRAYS = {
     "vertices": np.float64,
     "faces": np.int64,
     "frames": np.float64,
@@ -55,7 +46,8 @@ _ARRAYS = {
     "transport_angle": np.float64,
     "transport_flip": np.bool_,
 }
-_META = (
+#: Scalar (metadata) fields of :class:`Geometry`, saved in the file header.
+META = (
     "orientable",
     "structure_group",
     "n_components",
@@ -65,10 +57,143 @@ _META = (
     "name",
     "graph_sizes",
 )
+#: Array fields of :class:`PoolMap` and their numpy dtypes.
+POOL_ARRAYS = {
+    "sub": np.int64,
+    "index": np.int64,
+    "log_r": np.float64,
+    "log_theta": np.float64,
+    "transport_angle": np.float64,
+    "transport_flip": np.bool_,
+}
 
 
-class GeometryFileError(ValueError):
-    """A buffers file that cannot be loaded (wrong format, version or content)."""
+def _is_numpy(value) -> bool:
+    return isinstance(value, np.ndarray)
+
+
+def _to_torch(value, kind, dtype, device):
+    """One array as a torch tensor: floats in ``dtype``, integers as int64, flags as bool."""
+    import torch
+
+    value = np.require(as_numpy(value), kind, "W")  # torch wants writable memory
+    tensor = torch.as_tensor(value).to(device=device)
+    return tensor.to(dtype) if kind is np.float64 else tensor
+
+
+def _cat(parts, axis: int = 0):
+    """Concatenate numpy arrays or torch tensors (all of one kind)."""
+    if _is_numpy(parts[0]):
+        return np.concatenate(parts, axis)
+    import torch
+
+    return torch.cat(parts, axis)
+
+
+def _offset(array, value: int):
+    """``array + value`` for a numpy array or a torch tensor (keeping its device)."""
+    return array + value
+
+
+def _gauge_change_theta(theta, angle_p, flip_p):
+    """``log_theta`` after the gauge change ``h_p``: the angle of ``h_p^-1 (cos t, sin t)``."""
+    inv_angle, inv_flip = o2_inverse(angle_p, flip_p)
+    return o2_act_on_angle(inv_angle, inv_flip, theta)
+
+
+@dataclass(frozen=True, eq=False)
+class PoolMap:
+    """The map from a fine level (``n_fine`` vertices) to the next coarser one (``n_coarse``).
+
+    Attributes (numpy after preprocessing, torch tensors after :meth:`to_torch`)
+    ----------
+    sub : (M,) int64
+        Coarse vertex i is fine vertex ``sub[i]`` and shares its gauge.
+    index : (2, P) int64
+        Row 0 fine vertex f, row 1 coarse vertex c whose cell holds f; every fine vertex once
+        (``P = n_fine``), sorted by f. Pooling sends f -> c, unpooling c -> f.
+    log_r, log_theta : (P,)
+        Polar coordinates of f in c's gauge (radians).
+    transport_angle, transport_flip : (P,)
+        ``T = R(angle) F**flip`` maps f's gauge to c's gauge.
+    """
+
+    sub: object
+    index: object
+    log_r: object
+    log_theta: object
+    transport_angle: object
+    transport_flip: object
+
+    @property
+    def n_fine(self) -> int:
+        return int(self.index.shape[1])
+
+    @property
+    def n_coarse(self) -> int:
+        return int(self.sub.shape[0])
+
+    def __repr__(self) -> str:
+        kind = "numpy" if _is_numpy(self.log_r) else "torch"
+        return f"PoolMap({self.n_fine} -> {self.n_coarse}, {kind})"
+
+    def gauge_transform(self, fine_angle, fine_flip, coarse_angle, coarse_flip) -> PoolMap:
+        """Gauge change ``h_f`` on the fine level and ``h_c`` on the coarse one (numpy arrays
+        (n_fine,) and (n_coarse,)): ``T -> h_c^-1 T h_f``, theta as in :meth:`Geometry.gauge_transform`."""
+        g = self.numpy()
+        f, c = g.index
+        a, fl = o2_conjugate(
+            coarse_angle[c], coarse_flip[c], g.transport_angle, g.transport_flip, fine_angle[f], fine_flip[f]
+        )
+        theta = _gauge_change_theta(g.log_theta, coarse_angle[c], coarse_flip[c])
+        return replace(g, log_theta=theta, transport_angle=a, transport_flip=fl)
+
+    def to_torch(self, dtype=None, device=None) -> PoolMap:
+        """Torch tensors: floats in ``dtype`` (default float32), int64 indices, bool flips."""
+        import torch
+
+        dtype = torch.float32 if dtype is None else dtype
+        return replace(self, **{k: _to_torch(getattr(self, k), t, dtype, device) for k, t in POOL_ARRAYS.items()})
+
+    def numpy(self) -> PoolMap:
+        """A copy with numpy arrays (float64)."""
+        return replace(self, **{k: np.asarray(as_numpy(getattr(self, k)), t) for k, t in POOL_ARRAYS.items()})
+
+    def check_shapes(self, n_fine: int, n_coarse: int, where: str) -> None:
+        """Raise ValueError (with ``where``) if the arrays do not fit levels of these sizes."""
+        expect = {"sub": (n_coarse,), "index": (2, n_fine)}
+        expect.update({k: (n_fine,) for k in ("log_r", "log_theta", "transport_angle", "transport_flip")})
+        for name, shape in expect.items():
+            got = tuple(getattr(self, name).shape)
+            if got != shape:
+                raise ValueError(f"{where}: pool array {name} has shape {got}, expected {shape}")
+        sub, index = as_numpy(self.sub), as_numpy(self.index)
+        if n_coarse and (sub.min() < 0 or sub.max() >= n_fine):
+            raise ValueError(f"{where}: pool sub out of range")
+        if n_fine and (
+            index[0].min() < 0 or index[0].max() >= n_fine or index[1].min() < 0 or index[1].max() >= n_coarse
+        ):
+            raise ValueError(f"{where}: pool index out of range")
+
+    @classmethod
+    def batch(cls, pools) -> PoolMap:
+        """Pooling maps of several meshes as one (all numpy or all torch), for batched levels:
+        fine and coarse vertex numbers are offset like :meth:`Geometry.batch` offsets vertices."""
+        pools = list(pools)
+        fine = np.cumsum([0] + [p.n_fine for p in pools[:-1]])
+        coarse = np.cumsum([0] + [p.n_coarse for p in pools[:-1]])
+        index = []
+        for p, f, c in zip(pools, fine, coarse):
+            rows = p.index
+            index.append(_cat([_offset(rows[:1], int(f)), _offset(rows[1:], int(c))], 0))
+        return cls(
+            sub=_cat([_offset(p.sub, int(f)) for p, f in zip(pools, fine)]),
+            index=_cat(index, 1),
+            **{
+                name: _cat([getattr(p, name) for p in pools])
+                for name in ("log_r", "log_theta", "transport_angle", "transport_flip")
+            },
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,7 +226,7 @@ class Geometry:
     #: vertices per mesh of a batch (:meth:`batch`); empty for a single mesh
     graph_sizes: tuple = ()
     #: coarse levels 1..K (Geometry objects without faces) and the K PoolMaps between
-    #: consecutive levels (:mod:`gaugeconv.geometry.hierarchy`); empty unless preprocessed with levels
+    #: consecutive levels (:mod:`gaugeconv.preprocessing.hierarchy`); empty unless preprocessed with levels
     levels: tuple = ()
     pools: tuple = ()
 
@@ -120,7 +245,7 @@ class Geometry:
         return int(self.faces.shape[0])
 
     def __repr__(self) -> str:
-        kind = "torch" if not isinstance(self.log_r, np.ndarray) else "numpy"
+        kind = "numpy" if _is_numpy(self.log_r) else "torch"
         return f"Geometry({self.name!r}, V={self.n_vertices}, E={self.n_edges}, group={self.structure_group}, {kind})"
 
     @property
@@ -147,22 +272,16 @@ class Geometry:
         geometries = list(geometries)
         if not geometries:
             raise ValueError("Geometry.batch needs at least one geometry")
-        kinds = {isinstance(g.log_r, np.ndarray) for g in geometries}
+        kinds = {_is_numpy(g.log_r) for g in geometries}
         if len(kinds) != 1:
             raise ValueError("Geometry.batch: mix of numpy and torch geometries; convert all with to_torch() first")
-        if kinds == {True}:
-            cat, offset_of = np.concatenate, (lambda n, like: n)
-        else:
-            import torch
-
-            cat, offset_of = torch.cat, (lambda n, like: torch.as_tensor(n, device=like.device))
         arrays = {}
         offsets = np.cumsum([0] + [g.n_vertices for g in geometries[:-1]])
-        for name in _ARRAYS:
+        for name in ARRAYS:
             parts = [getattr(g, name) for g in geometries]
             if name in ("faces", "edge_index"):
-                parts = [a + offset_of(int(o), a) for a, o in zip(parts, offsets)]
-            arrays[name] = cat(parts, 1) if name == "edge_index" else cat(parts)
+                parts = [_offset(a, int(o)) for a, o in zip(parts, offsets)]
+            arrays[name] = _cat(parts, 1 if name == "edge_index" else 0)
         sizes = tuple(int(s) for g in geometries for s in (g.graph_sizes or (g.n_vertices,)))
         n_levels = min(len(g.levels) for g in geometries)  # coarse levels all inputs have
         return cls(
@@ -176,7 +295,7 @@ class Geometry:
             name=f"batch({len(geometries)})" if len(geometries) > 1 else geometries[0].name,
             graph_sizes=sizes,
             levels=tuple(cls.batch([g.levels[k] for g in geometries]) for k in range(n_levels)),
-            pools=tuple(batch_pools([g.pools[k] for g in geometries]) for k in range(n_levels)),
+            pools=tuple(PoolMap.batch([g.pools[k] for g in geometries]) for k in range(n_levels)),
         )
 
     # ------------------------------------------------------------------ transforms
@@ -204,29 +323,34 @@ class Geometry:
         flip = np.zeros(self.n_vertices, bool) if flip is None else np.asarray(flip, dtype=bool)
         if flip.shape != (self.n_vertices,):
             raise ValueError(f"flip must have shape ({self.n_vertices},), got {flip.shape}")
-        q, p = self.edge_index
-        inv_a, inv_f = o2_inverse(angle[p], flip[p])
-        a, f = o2_compose(inv_a, inv_f, self.transport_angle, self.transport_flip)
-        a, f = o2_compose(a, f, angle[q], flip[q])
-        theta = wrap_angle(np.where(flip[p], angle[p] - self.log_theta, self.log_theta - angle[p]))
+        g = self.numpy()
+        q, p = g.edge_index
+        a, f = o2_conjugate(angle[p], flip[p], g.transport_angle, g.transport_flip, angle[q], flip[q])
+        theta = _gauge_change_theta(g.log_theta, angle[p], flip[p])
         c, s = np.cos(angle), np.sin(angle)
         sign = np.where(flip, -1.0, 1.0)
-        e1, e2, n = self.frames[:, 0], self.frames[:, 1], self.frames[:, 2]
+        e1, e2, n = g.frames[:, 0], g.frames[:, 1], g.frames[:, 2]
         # new basis vectors are the columns of (e1 e2) @ h
         new_e1 = c[:, None] * e1 + s[:, None] * e2
         new_e2 = sign[:, None] * (-s[:, None] * e1 + c[:, None] * e2)
         frames = np.stack([new_e1, new_e2, sign[:, None] * n], axis=1)
         group = "O2" if (self.structure_group == "O2" or f.any()) else "SO2"
-        levels, pools = transform_hierarchy(self.levels, self.pools, angle, flip)
+        # coarse vertex i of a level is vertex pool.sub[i] of the level below and shares its gauge
+        levels, pools = [], []
+        for level, pool in zip(g.levels, g.pools):
+            sub = as_numpy(pool.sub)
+            pools.append(pool.gauge_transform(angle, flip, angle[sub], flip[sub]))
+            angle, flip = angle[sub], flip[sub]
+            levels.append(level.gauge_transform(angle, flip))
         return replace(
-            self,
+            g,
             frames=frames,
             log_theta=theta,
             transport_angle=a,
             transport_flip=f,
             structure_group=group,
-            levels=levels,
-            pools=pools,
+            levels=tuple(levels),
+            pools=tuple(pools),
         )
 
     def to_torch(self, dtype=None, device=None) -> "Geometry":
@@ -235,25 +359,14 @@ class Geometry:
         import torch
 
         dtype = torch.float32 if dtype is None else dtype
-        out = {}
-        for name, kind in _ARRAYS.items():
-            value = as_numpy(getattr(self, name))
-            if kind is np.float64:
-                out[name] = torch.as_tensor(np.require(value, np.float64, "W")).to(device=device, dtype=dtype)
-            elif kind is np.int64:
-                out[name] = torch.as_tensor(np.require(value, np.int64, "W")).to(device=device)
-            else:
-                out[name] = torch.as_tensor(np.require(value, bool, "W")).to(device=device)
+        out = {name: _to_torch(getattr(self, name), kind, dtype, device) for name, kind in ARRAYS.items()}
         out["levels"] = tuple(level.to_torch(dtype, device) for level in self.levels)
         out["pools"] = tuple(pool.to_torch(dtype, device) for pool in self.pools)
         return replace(self, **out)
 
     def numpy(self) -> "Geometry":
         """A copy with numpy arrays (float64), e.g. from a torch Geometry."""
-        out = {}
-        for name, kind in _ARRAYS.items():
-            value = as_numpy(getattr(self, name))
-            out[name] = np.asarray(value, dtype=kind)
+        out = {name: np.asarray(as_numpy(getattr(self, name)), dtype=kind) for name, kind in ARRAYS.items()}
         out["levels"] = tuple(level.numpy() for level in self.levels)
         out["pools"] = tuple(pool.numpy() for pool in self.pools)
         return replace(self, **out)
@@ -280,72 +393,9 @@ class Geometry:
             lines.append(f"  coarse levels {len(self.levels)}: vertices {sizes}")
         return "\n".join(lines)
 
-    # ------------------------------------------------------------------ files
-    def save(self, path) -> None:
-        """Write to ``path`` (.npz, no pickle) atomically: a temporary file, then a rename."""
-        path = os.fspath(path)
-        g = self.numpy()
-        meta = {k: getattr(self, k) for k in _META}
-        meta["orientable"] = bool(meta["orientable"])
-        header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **meta}
-        arrays = {name: getattr(g, name) for name in _ARRAYS}
-        # coarse levels: "level{k}/<array>", "pool{k}/<array>" (k = 1..K), metadata in header["levels"]
-        header["levels"] = [{m: _json_value(getattr(lv, m)) for m in _META} for lv in g.levels]
-        for k, (level, pool) in enumerate(zip(g.levels, g.pools), start=1):
-            arrays.update({f"level{k}/{name}": getattr(level, name) for name in _ARRAYS})
-            arrays.update({f"pool{k}/{name}": getattr(pool, name) for name in POOL_ARRAYS})
-        arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-
-    @classmethod
-    def load(cls, path) -> "Geometry":
-        """Read a file written by :meth:`save`; never unpickles.
-
-        Raises
-        ------
-        GeometryFileError
-            if the file is not a gaugeconv buffers file, has another format version, or
-            lacks or misshapes an array.
-        """
-        path = os.fspath(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if "__header__" not in data.files:
-                    raise GeometryFileError(f"{path}: not a gaugeconv geometry file (no header)")
-                header = json.loads(bytes(data["__header__"]).decode())
-                if header.get("format") != FORMAT_NAME:
-                    raise GeometryFileError(f"{path}: not a gaugeconv geometry file")
-                if header.get("version") != FORMAT_VERSION:
-                    raise GeometryFileError(
-                        f"{path}: format version {header.get('version')}, this gaugeconv reads version "
-                        f"{FORMAT_VERSION}; preprocess the mesh again"
-                    )
-                missing = [k for k in _ARRAYS if k not in data.files]
-                if missing:
-                    raise GeometryFileError(f"{path}: missing arrays {', '.join(missing)}")
-                arrays = {k: np.asarray(data[k], dtype=kind) for k, kind in _ARRAYS.items()}
-                levels, pools = _load_levels(data, header, path)
-        except GeometryFileError:
-            raise
-        except (OSError, ValueError, KeyError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
-            raise GeometryFileError(f"{path}: cannot read ({type(exc).__name__}: {str(exc)[:100]})") from None
-        geometry = cls(**arrays, **{k: header[k] for k in _META if k in header}, levels=levels, pools=pools)
-        geometry._check_shapes(path)
-        return geometry
-
-    def _check_shapes(self, where: str) -> None:
+    def check_shapes(self, where: str) -> None:
+        """Raise ValueError (naming ``where``) if the arrays do not fit together: shapes, edge
+        indices in range, one pooling map per coarse level."""
         V, E = self.n_vertices, self.n_edges
         expect = {
             "frames": (V, 3, 3),
@@ -362,68 +412,18 @@ class Geometry:
         for name, shape in expect.items():
             got = tuple(getattr(self, name).shape)
             if got != shape:
-                raise GeometryFileError(f"{where}: array {name} has shape {got}, expected {shape}")
+                raise ValueError(f"{where}: array {name} has shape {got}, expected {shape}")
         if E and (self.edge_index.min() < 0 or self.edge_index.max() >= V):
-            raise GeometryFileError(f"{where}: edge_index out of range")
+            raise ValueError(f"{where}: edge_index out of range")
         if len(self.levels) != len(self.pools):
-            raise GeometryFileError(f"{where}: {len(self.levels)} levels but {len(self.pools)} pooling maps")
+            raise ValueError(f"{where}: {len(self.levels)} levels but {len(self.pools)} pooling maps")
         n_fine = V
         for k, (level, pool) in enumerate(zip(self.levels, self.pools), start=1):
-            level._check_shapes(f"{where} level {k}")
-            try:
-                pool.check_shapes(n_fine, level.n_vertices, f"{where} pool {k}")
-            except ValueError as exc:
-                raise GeometryFileError(str(exc)) from None
+            level.check_shapes(f"{where} level {k}")
+            pool.check_shapes(n_fine, level.n_vertices, f"{where} pool {k}")
             n_fine = level.n_vertices
-
-
-def _json_value(value):
-    """Metadata as JSON-friendly plain values (tuples as lists, numpy scalars as Python)."""
-    if isinstance(value, (tuple, list)):
-        return [_json_value(v) for v in value]
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _load_levels(data, header: dict, path: str):
-    """Coarse levels and pooling maps of an open .npz (keys ``level{k}/...``, ``pool{k}/...``)."""
-    metas = header.get("levels", [])
-    if not isinstance(metas, list):
-        raise GeometryFileError(f"{path}: header entry 'levels' must be a list")
-    levels, pools = [], []
-    for k, meta in enumerate(metas, start=1):
-        keys = [f"level{k}/{n}" for n in _ARRAYS] + [f"pool{k}/{n}" for n in POOL_ARRAYS]
-        missing = [key for key in keys if key not in data.files]
-        if missing or not isinstance(meta, dict):
-            raise GeometryFileError(f"{path}: level {k} is incomplete (missing {', '.join(missing[:3]) or 'metadata'})")
-        arrays = {n: np.asarray(data[f"level{k}/{n}"], dtype=t) for n, t in _ARRAYS.items()}
-        levels.append(Geometry(**arrays, **{m: meta[m] for m in _META if m in meta}))
-        pools.append(PoolMap(**{n: np.asarray(data[f"pool{k}/{n}"], dtype=t) for n, t in POOL_ARRAYS.items()}))
-    return tuple(levels), tuple(pools)
 
 
 def geometry_fields() -> tuple:
     """Names of the array fields of :class:`Geometry`."""
-    return tuple(f.name for f in fields(Geometry) if f.name in _ARRAYS)
-
-
-def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0) -> Geometry:
-    """Compute the geometric buffers of a validated mesh.
-
-    Parameters
-    ----------
-    mesh : Mesh, from :func:`gaugeconv.load_mesh` or :func:`gaugeconv.make_mesh`
-    levels : number K of coarse levels for pooling (``Geometry.levels``, ``Geometry.pools``);
-        see :mod:`gaugeconv.geometry.hierarchy`
-    ratio : vertex count ratio between consecutive levels (> 1)
-
-    Returns
-    -------
-    Geometry (numpy, float64); see the module docstring for the arrays.
-    """
-    from .geometry import compute_buffers
-
-    geometry = Geometry(**compute_buffers(mesh))
-    if not levels:
-        return geometry
-    coarse, pools = build_hierarchy(geometry, levels, ratio)
-    return replace(geometry, levels=tuple(Geometry(**lv) for lv in coarse), pools=tuple(pools))
+    return tuple(f.name for f in fields(Geometry) if f.name in ARRAYS)

@@ -12,20 +12,20 @@ Each subcommand is one ``_add_<name>(subparsers)`` function that defines its arg
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 import time
 import warnings
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import __version__, shapes
-from .buffers import FORMAT_NAME, FORMAT_VERSION, Geometry, GeometryFileError, preprocess
+from .fileformat import FORMAT_NAME, FORMAT_VERSION, GeometryFileError, atomic_write, read_header
+from .fileformat import load as load_geometry
+from .fileformat import save as save_geometry
 from .mesh import MESH_SUFFIXES, MeshError, load_mesh
+from .preprocessing import preprocess
 
 #: Exit status for any user error (bad input file, bad arguments), as argparse uses.
 EXIT_USER_ERROR = 2
@@ -55,24 +55,11 @@ def _warn_lines(caught, path: str | None = None) -> list:
 
 
 # --------------------------------------------------------------------------- preprocess
-def read_header(path) -> dict | None:
-    """The JSON header of a saved :class:`Geometry` (reads only that small member), or None
-    if ``path`` is missing or not a gaugeconv geometry file."""
-    try:
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            if "__header__" not in data.files:
-                return None
-            header = json.loads(bytes(data["__header__"]).decode())
-    except (OSError, ValueError, KeyError, UnicodeDecodeError, zipfile.BadZipFile):
-        return None
-    return header if isinstance(header, dict) and header.get("format") == FORMAT_NAME else None
-
-
 def is_up_to_date(source, target, levels: int = 0) -> bool:
     """Whether ``target`` is a current preprocessing of ``source``, decided without reading the mesh.
 
     True exactly when ``target`` exists, was modified no earlier than ``source``, and its header
-    says format ``gaugeconv.geometry`` version :data:`~gaugeconv.buffers.FORMAT_VERSION` and
+    says format ``gaugeconv.geometry`` version :data:`~gaugeconv.fileformat.FORMAT_VERSION` and
     names the source file (``name`` equals the source's base name) and holds ``levels`` coarse
     levels. The header's ``mesh_hash``
     is not recomputed (that would cost a full parse and validation): content changes that keep
@@ -108,7 +95,7 @@ class Outcome:
 def preprocess_file(source: str, target: str, repair: bool = False, levels: int = 0) -> Outcome:
     """Load, validate, preprocess and save one mesh; user errors become a failed Outcome.
 
-    The output is written atomically (:meth:`Geometry.save`), so a failure leaves no file.
+    The output is written atomically (:func:`gaugeconv.save_geometry`), so a failure leaves no file.
     Module level so that a process pool can run it.
     """
     import trimesh  # noqa: F401  (load_mesh imports it lazily: keep that one-off cost out of the per-mesh time)
@@ -121,7 +108,7 @@ def preprocess_file(source: str, target: str, repair: bool = False, levels: int 
             directory = os.path.dirname(target)
             if directory:
                 os.makedirs(directory, exist_ok=True)
-            geometry.save(target)
+            save_geometry(geometry, target)
         except USER_ERRORS as exc:
             return Outcome(source, target, "failed", _one_line(exc, source), tuple(_warn_lines(caught, source)))
     seconds = time.perf_counter() - start
@@ -288,7 +275,7 @@ def _add_info(sub) -> None:
 def _run_info(args) -> int:
     path = args.file
     if path.lower().endswith(".npz"):
-        geometry = Geometry.load(path)
+        geometry = load_geometry(path)
         print(geometry.summary())
         print(f"  file: {FORMAT_NAME} version {FORMAT_VERSION}, mesh sha256 {geometry.mesh_hash}")
         return 0
@@ -378,12 +365,6 @@ def _add_shape(sub) -> None:
         q.set_defaults(run=_run_shape, options=[flag for flag, *_ in options])
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_mesh(mesh, path: str) -> None:
     """Write ``mesh`` with trimesh (no processing, vertex order kept) atomically: temp file, rename."""
     import trimesh
@@ -395,18 +376,9 @@ def write_mesh(mesh, path: str) -> None:
     data = trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.faces), process=False).export(
         file_type=suffix[1:], **kwargs
     )
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_write(path, suffix=suffix) as tmp, open(tmp, "wb") as fh:
+        fh.write(data.encode() if isinstance(data, str) else data)
 
 
 def _run_shape(args) -> int:
@@ -428,7 +400,7 @@ def _run_shape(args) -> int:
     if suffix == ".npz":
         geometry = preprocess(mesh)
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        geometry.save(out)
+        save_geometry(geometry, out)
         what = f"{geometry.n_edges} directed edges, {geometry.structure_group}"
     else:
         if mesh.lengths is not None:

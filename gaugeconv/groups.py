@@ -53,6 +53,21 @@ def o2_inverse(angle, flip):
     return wrap_angle(np.where(flip, angle, -angle)), flip.copy()
 
 
+def o2_conjugate(angle_p, flip_p, angle, flip, angle_q, flip_q):
+    """``h_p^-1 T h_q``: a transporter ``T = R(angle) F**flip`` from q's gauge to p's after the
+    gauge changes ``h_p`` at p and ``h_q`` at q (each ``R(a) F**f``). The one place this rule lives:
+    geometries, pooling maps and the Möbius reduction all change gauges through it.
+
+    Returns
+    -------
+    angle : ndarray, broadcast shape, wrapped to ``[-pi, pi)``
+    flip : ndarray of bool, broadcast shape
+    """
+    inv_angle, inv_flip = o2_inverse(angle_p, flip_p)
+    a, f = o2_compose(inv_angle, inv_flip, angle, flip)
+    return o2_compose(a, f, angle_q, flip_q)
+
+
 def o2_act_on_angle(angle, flip, theta):
     """Direction angle of ``g @ (cos theta, sin theta)`` for ``g = R(angle) F**flip``."""
     flip = np.asarray(flip, dtype=bool)

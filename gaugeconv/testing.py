@@ -18,9 +18,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from .buffers import Geometry, preprocess
+from .buffers import Geometry
 from .groups import FieldType, o2_inverse
 from .mesh import Mesh, make_mesh
+from .preprocessing import preprocess
 from .shapes import random_rotation
 
 #: Tolerances for equivariance errors per dtype, relative to features of unit size.

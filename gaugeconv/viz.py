@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 
 import numpy as np
 
@@ -189,18 +188,12 @@ def _check_png(path):
 
 
 def _write_png(plotter, path) -> None:
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=os.path.dirname(os.path.abspath(path)))
-    os.close(fd)
+    from .fileformat import atomic_write
+
     try:
-        plotter.screenshot(tmp, return_img=False)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; give it a normal file's mode
-        os.replace(tmp, path)
+        with atomic_write(path, suffix=".png") as tmp:
+            plotter.screenshot(tmp, return_img=False)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         plotter.close()
 
 
@@ -781,7 +774,7 @@ def render_command(args) -> int:
 
     Returns the exit status: 0, or 2 after one line on stderr for bad input (no file written).
     """
-    from .buffers import Geometry
+    from .fileformat import load as load_geometry
     from .mesh import MeshError, load_mesh
 
     try:
@@ -799,9 +792,9 @@ def render_command(args) -> int:
             if not os.path.isdir(directory):
                 raise ValueError(f"-o: directory {directory} does not exist")
         if args.file.lower().endswith(".npz"):
-            g = Geometry.load(args.file)
+            g = load_geometry(args.file)
         else:
-            from .buffers import preprocess
+            from .preprocessing import preprocess
 
             g = preprocess(load_mesh(args.file, repair=args.repair))
         common = {"window_size": (width, height), "screenshot": args.output, "view": args.view, "zoom": args.zoom}

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from gaugeconv import Geometry, load_mesh, preprocess, shapes
+from gaugeconv import load_geometry, load_mesh, preprocess, save_geometry, shapes
 from gaugeconv.buffers import geometry_fields
 from gaugeconv.cli import _shape_options, is_up_to_date, main, parse_shard
 
@@ -50,7 +50,7 @@ def test_preprocess_single_file(tmp_path, capsys, corpus):
     match = SUMMARY.match(lines[0])
     assert match and match["src"] == src and (match["V"], match["E"]) == ("42", "240")
     assert lines[0].endswith(f"-> {out}")
-    _assert_same_geometry(Geometry.load(out), preprocess(load_mesh(src)))
+    _assert_same_geometry(load_geometry(out), preprocess(load_mesh(src)))
 
 
 def test_preprocess_single_file_into_existing_folder(tmp_path, capsys, corpus):
@@ -67,7 +67,7 @@ def test_preprocess_batch_into_folder(tmp_path, capsys, corpus):
     assert [SUMMARY.match(line)["src"] for line in lines] == corpus  # one line per mesh, sorted order
     assert "5 preprocessed, 0 up to date, 0 failed" in captured.err
     assert "mesh/s" not in captured.err  # no progress bar when stderr is not a terminal
-    assert Geometry.load(out / "mobius.npz").structure_group == "O2"
+    assert load_geometry(out / "mobius.npz").structure_group == "O2"
 
 
 def test_preprocess_workers_match_serial(tmp_path, capsys, corpus):
@@ -75,7 +75,7 @@ def test_preprocess_workers_match_serial(tmp_path, capsys, corpus):
     assert main(["preprocess", *corpus, "-o", str(serial)]) == 0
     assert main(["preprocess", *corpus, "-o", str(parallel), "--workers", "2"]) == 0
     for name in os.listdir(serial):
-        _assert_same_geometry(Geometry.load(serial / name), Geometry.load(parallel / name))
+        _assert_same_geometry(load_geometry(serial / name), load_geometry(parallel / name))
     assert sorted(os.listdir(parallel)) == sorted(os.listdir(serial))
 
 
@@ -133,9 +133,9 @@ def test_up_to_date_requires_a_current_file_for_this_source(tmp_path, corpus):
     assert not is_up_to_date(src, target)  # missing
     target.write_bytes(b"garbage")
     assert not is_up_to_date(src, target)  # not a geometry file
-    preprocess(load_mesh(corpus[1])).save(target)
+    save_geometry(preprocess(load_mesh(corpus[1])), target)
     assert not is_up_to_date(src, target)  # another source (ico1.obj)
-    preprocess(load_mesh(src)).save(target)
+    save_geometry(preprocess(load_mesh(src)), target)
     assert is_up_to_date(src, target)
     with np.load(target) as data:
         arrays = {k: data[k] for k in data.files}
@@ -255,7 +255,7 @@ def test_shape_mobius_npz_keeps_the_flat_metric(tmp_path, capsys):
     assert main(["shape", "mobius", "-o", str(obj)]) == 0
     assert "embedded (curved) metric" in capsys.readouterr().err
     assert main(["shape", "mobius", "-o", str(npz)]) == 0
-    flat = Geometry.load(npz)
+    flat = load_geometry(npz)
     curved = preprocess(load_mesh(obj))
     assert flat.structure_group == curved.structure_group == "O2"
     assert np.max(np.abs(flat.angle_defect)) < 1e-9  # intrinsically flat
@@ -306,7 +306,7 @@ def test_console_script_and_module_subprocess(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert SUMMARY.match(result.stdout.strip())
-    assert Geometry.load(tmp_path / "ico.npz").n_vertices == 42
+    assert load_geometry(tmp_path / "ico.npz").n_vertices == 42
 
 
 class _Terminal(io.StringIO):
@@ -332,6 +332,6 @@ def test_levels_count_is_part_of_up_to_date(tmp_path, capsys, corpus):
     capsys.readouterr()
     assert main(["preprocess", src, "-o", str(out), "--levels", "1"]) == 0
     assert "up to date" not in capsys.readouterr().out
-    loaded = Geometry.load(out)
+    loaded = load_geometry(out)
     assert len(loaded.levels) == 1 and 0 < loaded.levels[0].n_vertices < loaded.n_vertices
     assert is_up_to_date(src, out, levels=1)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from gaugeconv import make_mesh, preprocess, shapes
-from gaugeconv.geometry import corner_angles, side_lengths
 from gaugeconv.groups import o2_act_on_angle, o2_compose, o2_inverse, wrap_angle
+from gaugeconv.preprocessing import corner_angles, side_lengths
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from gaugeconv import make_mesh, shapes
-from gaugeconv.geometry import compute_buffers, connection, connectivity
-from gaugeconv.geometry.connection import _segment_exclusive_cumsum
+from gaugeconv.preprocessing import compute_buffers, connection, connectivity
+from gaugeconv.preprocessing.connection import _segment_exclusive_cumsum
 
 ARRAYS = (
     "faces",

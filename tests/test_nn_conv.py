@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gaugeconv import FieldType, Geometry, preprocess, shapes
+from gaugeconv import FieldType, Geometry, load_geometry, preprocess, save_geometry, shapes
 from gaugeconv.groups import o2_matrix
 from gaugeconv.nn import GaugeConv, global_pool
 from gaugeconv.nn.conv import ring_weights
@@ -267,8 +267,8 @@ def test_geometry_batch_matches_separate_meshes(meshes):
 
 def test_geometry_batch_save_load(meshes, tmp_path):
     batch = Geometry.batch([meshes["disc"], meshes["torus"]])
-    batch.save(tmp_path / "b.npz")
-    loaded = Geometry.load(tmp_path / "b.npz")
+    save_geometry(batch, tmp_path / "b.npz")
+    loaded = load_geometry(tmp_path / "b.npz")
     assert tuple(loaded.graph_sizes) == batch.graph_sizes
     np.testing.assert_array_equal(loaded.edge_index, batch.edge_index)
 

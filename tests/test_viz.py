@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from gaugeconv import preprocess, shapes, viz
+from gaugeconv import preprocess, save_geometry, shapes, viz
 from gaugeconv.cli import main as gaugeconv
 
 SIZE = (240, 180)
@@ -239,7 +239,7 @@ def test_path_must_follow_edges(sphere):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, sphere):
     root = tmp_path_factory.mktemp("render")
-    sphere.save(root / "sphere.npz")
+    save_geometry(sphere, root / "sphere.npz")
     np.savez(root / "features.npz", grad=gradient_z(sphere), z=sphere.vertices[:, 2])
     return root
 

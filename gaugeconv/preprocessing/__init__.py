@@ -1,9 +1,14 @@
-"""Preprocessing: mesh -> G-structure -> geometric buffers (numpy and scipy only, no torch)."""
+"""Preprocessing: mesh -> G-structure -> geometric buffers (numpy and scipy only, no torch).
+
+The functions of this package take and return arrays; only :func:`preprocess` wraps the result
+in a :class:`~gaugeconv.buffers.Geometry`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..buffers import Geometry, PoolMap
 from ..mesh import Mesh, half_edges
 from .connection import _CHUNK, Connection, connect, corner_angles, side_lengths, vertex_frames
 from .connectivity import Fans, Orientation, boundary_loops, order_fans, orient
@@ -18,6 +23,7 @@ __all__ = [
     "corner_angles",
     "order_fans",
     "orient",
+    "preprocess",
     "side_lengths",
     "vertex_frames",
 ]
@@ -80,4 +86,29 @@ def compute_buffers(mesh: Mesh) -> dict:
         euler_characteristic=int(n - n_edges + len(faces)),
         mesh_hash=mesh.hash,
         name=mesh.name,
+    )
+
+
+def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0) -> Geometry:
+    """Compute the geometric buffers of a validated mesh.
+
+    Parameters
+    ----------
+    mesh : Mesh, from :func:`gaugeconv.load_mesh` or :func:`gaugeconv.make_mesh`
+    levels : number K of coarse levels for pooling (``Geometry.levels``, ``Geometry.pools``);
+        see :mod:`gaugeconv.preprocessing.hierarchy`
+    ratio : vertex count ratio between consecutive levels (> 1)
+
+    Returns
+    -------
+    Geometry (numpy, float64); see :mod:`gaugeconv.buffers` for the arrays.
+    """
+    from .hierarchy import build_hierarchy
+
+    buffers = compute_buffers(mesh)
+    coarse, pools = build_hierarchy(buffers, levels, ratio)
+    return Geometry(
+        **buffers,
+        levels=tuple(Geometry(**level) for level in coarse),
+        pools=tuple(PoolMap(**pool) for pool in pools),
     )
