@@ -27,7 +27,11 @@ def wrap_angle(angle):
     angle : array_like, any shape
     """
     angle = np.asarray(angle, dtype=np.float64)
-    return angle - TWO_PI * np.floor((angle + np.pi) / TWO_PI)
+    turns = np.asarray(angle + np.pi)  # the whole turns to subtract, computed in one temporary
+    turns /= TWO_PI
+    np.floor(turns, out=turns)
+    turns *= TWO_PI
+    return angle - turns
 
 
 def o2_compose(a1, f1, a2, f2):

@@ -10,8 +10,10 @@ import numpy as np
 
 from ..buffers import Geometry, PoolMap
 from ..mesh import Mesh, half_edges
-from .connection import _CHUNK, Connection, connect, corner_angles, side_lengths, vertex_frames
-from .connectivity import Fans, Orientation, boundary_loops, order_fans, orient
+from .connection import Connection, connect, connect_closed_oriented
+from .connectivity import Fans, Orientation, boundary_loops, order_fans, order_fans_oriented, orient
+from .frames import vertex_frames
+from .metric import corner_angles, side_lengths, vertex_areas
 
 __all__ = [
     "Connection",
@@ -20,16 +22,20 @@ __all__ = [
     "boundary_loops",
     "compute_buffers",
     "connect",
+    "connect_closed_oriented",
     "corner_angles",
     "order_fans",
+    "order_fans_oriented",
     "orient",
     "preprocess",
     "side_lengths",
+    "vertex_areas",
     "vertex_frames",
 ]
 
 
 def _oriented_lengths(mesh: Mesh, orientation: Orientation) -> np.ndarray:
+    """Side lengths (F, 3) of the oriented faces: from the intrinsic lengths if the mesh has them."""
     if mesh.lengths is None:
         return side_lengths(mesh.vertices, orientation.faces)
     lengths = np.array(mesh.lengths, dtype=np.float64)
@@ -38,38 +44,41 @@ def _oriented_lengths(mesh: Mesh, orientation: Orientation) -> np.ndarray:
     return lengths
 
 
-def _vertex_areas(lengths: np.ndarray, faces: np.ndarray, n_vertices: int) -> np.ndarray:
-    """Barycentric vertex areas (V,) from Heron's formula on the side lengths (intrinsic)."""
-    vertex_area = np.zeros(n_vertices)
-    for start in range(0, len(faces), _CHUNK):  # cache-sized blocks, summed in face order
-        block = lengths[start : start + _CHUNK]
-        s = 0.5 * block.sum(axis=1)
-        area = np.sqrt(np.clip(s * (s - block[:, 0]) * (s - block[:, 1]) * (s - block[:, 2]), 0.0, None))
-        np.add.at(vertex_area, faces[start : start + _CHUNK].reshape(-1), np.repeat(area / 3.0, 3))
-    return vertex_area
-
-
-def compute_buffers(mesh: Mesh) -> dict:
-    """All arrays and scalars of a :class:`gaugeconv.Geometry` for ``mesh`` (a dict)."""
-    n = mesh.n_vertices
-    he0 = half_edges(mesh.faces, n)
-    orientation = orient(mesh.faces, he0)
-    faces = orientation.faces
-    # reversing faces permutes their half-edges: regroup only if something was reversed
-    fans = order_fans(faces, n, he0 if not orientation.flipped.any() else None)
+def _metric_and_connection(mesh: Mesh, orientation: Orientation, fans: Fans, closed_oriented: bool):
+    """The connection, the corner angles (F, 3) and the vertex areas (V,); the side lengths live
+    only inside this function (the frames, computed next, do not need them: lower peak memory)."""
     lengths = _oriented_lengths(mesh, orientation)
     alpha = corner_angles(lengths)
-    vertex_area = _vertex_areas(lengths, faces, n)
-    conn = connect(fans, lengths, alpha, n)
-    del lengths  # lower peak memory: the frames do not need them
-    frames = vertex_frames(mesh.vertices, fans, conn, alpha)
+    vertex_area = vertex_areas(lengths, orientation.faces, mesh.n_vertices)
+    conn = (connect_closed_oriented if closed_oriented else connect)(fans, lengths, alpha, mesh.n_vertices)
+    return conn, alpha, vertex_area
+
+
+def compute_buffers(mesh: Mesh, fast: bool = True) -> dict:
+    """All arrays and scalars of a :class:`~gaugeconv.buffers.Geometry` for ``mesh``, as a dict.
+
+    Parameters
+    ----------
+    mesh : a validated Mesh
+    fast : take the fast paths (:func:`order_fans_oriented`, :func:`connect_closed_oriented`) where the
+        mesh allows them, i.e. when it is consistently oriented (and closed, for the connection);
+        False always runs the reference code (the tests compare the two)
+    """
+    n = mesh.n_vertices
+    he = half_edges(mesh.faces, n)
+    orientation = orient(mesh.faces, he)
+    faces = orientation.faces
+    if orientation.flipped.any():  # reversed faces have other half-edges
+        he = half_edges(faces, n)
+    oriented = bool(orientation.orientable.all())  # every face now agrees with its neighbours
+    closed = not np.any(he.partner < 0)
+    fans = (order_fans_oriented if fast and oriented else order_fans)(faces, n, he)
+    conn, alpha, vertex_area = _metric_and_connection(mesh, orientation, fans, fast and oriented and closed)
     defect = np.where(fans.boundary, np.pi, 2 * np.pi) - conn.angle_sum
-    n_edges = he0.edges.shape[0]
-    orientable = bool(orientation.orientable.all())
     return dict(
         vertices=np.asarray(mesh.vertices, dtype=np.float64),
         faces=faces,
-        frames=frames,
+        frames=vertex_frames(mesh.vertices, fans, conn, alpha),
         vertex_area=vertex_area,
         degree=conn.degree,
         boundary=fans.boundary,
@@ -79,11 +88,11 @@ def compute_buffers(mesh: Mesh) -> dict:
         log_theta=conn.log_theta,
         transport_angle=conn.transport_angle,
         transport_flip=conn.transport_flip,
-        orientable=orientable,
-        structure_group="SO2" if orientable else "O2",
+        orientable=oriented,
+        structure_group="SO2" if oriented else "O2",
         n_components=int(orientation.orientable.size),
-        n_boundary_loops=boundary_loops(he0, n),
-        euler_characteristic=int(n - n_edges + len(faces)),
+        n_boundary_loops=boundary_loops(he, n),
+        euler_characteristic=int(n - len(he.edges) + len(faces)),
         mesh_hash=mesh.hash,
         name=mesh.name,
     )

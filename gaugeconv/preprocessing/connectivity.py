@@ -22,13 +22,32 @@ from scipy.sparse import csgraph
 
 from ..mesh import HalfEdges, half_edges
 
-#: Walk the fans of consistently oriented meshes by the shortcut in :func:`order_fans` (the tests
-#: turn it off to check that the general walk gives the same fans).
-SHORTCUTS = True
+__all__ = [
+    "Fans",
+    "Orientation",
+    "boundary_loops",
+    "next_corner",
+    "order_fans",
+    "order_fans_oriented",
+    "orient",
+    "previous_corner",
+]
 
 
-def _next_in_face(h: np.ndarray) -> np.ndarray:
-    return h - h % 3 + (h % 3 + 1) % 3
+def next_corner(c: np.ndarray) -> np.ndarray:
+    """The corner after ``c`` in its face: ``3 f + (i + 1) % 3`` for ``c = 3 f + i``."""
+    return c - c % 3 + (c % 3 + 1) % 3
+
+
+def previous_corner(c: np.ndarray) -> np.ndarray:
+    """The corner before ``c`` in its face: ``3 f + (i + 2) % 3`` for ``c = 3 f + i``."""
+    return c - c % 3 + (c % 3 + 2) % 3
+
+
+def b_side_partner(partner: np.ndarray) -> np.ndarray:
+    """``partner[previous_corner(c)]`` for every corner c: the half-edge on the other side of each
+    corner's b-side (-1 on the boundary), by a column permutation."""
+    return partner.reshape(-1, 3)[:, [2, 0, 1]].reshape(-1)
 
 
 @dataclass(frozen=True)
@@ -52,23 +71,35 @@ class Orientation:
 
 def orient(faces: np.ndarray, he: HalfEdges) -> Orientation:
     """Orient each component consistently where possible (orientation double cover)."""
-    n_faces = len(faces)
     partner = he.partner
     h1 = np.flatnonzero(partner > np.arange(partner.size))
     h2 = partner[h1]
     f1, f2 = h1 // 3, h2 // 3
     flat = faces.reshape(-1)
     disagree = flat[h1] == flat[h2]  # both faces run along the edge the same way
-    if SHORTCUTS and not disagree.any():
-        # already consistent: the double cover is two copies of the face graph
-        # rows f1 come sorted (h1 ascends): build the CSR directly, in the dtypes csgraph uses
-        index = np.int32 if n_faces < 2**31 else np.int64
-        indptr = np.zeros(n_faces + 1, dtype=index)
-        np.cumsum(np.bincount(f1, minlength=n_faces), out=indptr[1:])
-        graph = sparse.csr_matrix((np.ones(f1.size), f2.astype(index), indptr), shape=(n_faces,) * 2)
-        n_comp, component = csgraph.connected_components(graph, directed=False)
-        flipped = np.zeros(n_faces, dtype=bool)
-        return Orientation(faces=faces, flipped=flipped, component=component, orientable=np.ones(n_comp, bool))
+    if not disagree.any():
+        return _already_consistent(faces, f1, f2)
+    return _double_cover(faces, f1, f2, disagree)
+
+
+def _already_consistent(faces: np.ndarray, f1: np.ndarray, f2: np.ndarray) -> Orientation:
+    """:func:`orient` when every pair of adjacent faces already agrees: the double cover is two
+    copies of the face graph, so the components of the face graph are all that is needed."""
+    n_faces = len(faces)
+    # rows f1 come sorted (h1 ascends): the CSR is built directly, in the dtypes csgraph uses
+    index = np.int32 if n_faces < 2**31 else np.int64
+    indptr = np.zeros(n_faces + 1, dtype=index)
+    np.cumsum(np.bincount(f1, minlength=n_faces), out=indptr[1:])
+    graph = sparse.csr_matrix((np.ones(f1.size), f2.astype(index), indptr), shape=(n_faces,) * 2)
+    n_comp, component = csgraph.connected_components(graph, directed=False)
+    flipped = np.zeros(n_faces, dtype=bool)
+    return Orientation(faces=faces, flipped=flipped, component=component, orientable=np.ones(n_comp, bool))
+
+
+def _double_cover(faces: np.ndarray, f1: np.ndarray, f2: np.ndarray, disagree: np.ndarray) -> Orientation:
+    """:func:`orient` in general: components of the orientation double cover. Faces f1[i], f2[i]
+    share an edge; ``disagree[i]`` when they run along it the same way."""
+    n_faces = len(faces)
     # node f: face f as given; node f + F: face f reversed
     a = np.concatenate([f1, f1 + n_faces])
     b = np.concatenate([np.where(disagree, f2 + n_faces, f2), np.where(disagree, f2, f2 + n_faces)])
@@ -116,114 +147,108 @@ class Fans:
     boundary: np.ndarray
 
 
-def _walk_oriented(succ, c, verts, counts, offset):
-    """Fan walk with every corner traversed in its face's orientation: ``corner`` in fan order."""
-    corner_sorted = np.empty(succ.size, dtype=np.int64)
+def _fan_starts(faces: np.ndarray, n_vertices: int, partner: np.ndarray, b_partner: np.ndarray):
+    """Where each vertex's fan starts, and the fan sizes.
+
+    Interior vertices start at one of their corners, traversed forwards; a boundary vertex starts
+    at the corner entered through its boundary side: forwards if that is the corner's a-side,
+    backwards if it is the b-side (forwards preferred when both are open). ``b_partner`` is
+    :func:`b_side_partner` of ``partner``.
+
+    Returns
+    -------
+    vertices : (V',) the vertices that have corners; corner, direction : (V',) their start states;
+    counts : (V,) corners per vertex; offset : (V + 1,) fan slots; boundary : (V,) bool
+    """
+    flat = faces.reshape(-1)
+    corners = np.arange(flat.size, dtype=np.int64)
+    b_open = np.flatnonzero(b_partner == -1)  # the b-side is a boundary side
+    a_open = np.flatnonzero(partner == -1)  # the a-side (half-edge c) is a boundary side
+    # start state 2 c + d per vertex; later assignments take precedence (interior < b-open < a-open)
+    start = np.empty(n_vertices, dtype=np.int64)
+    start[flat] = 2 * corners
+    start[flat[b_open]] = 2 * b_open + 1
+    start[flat[a_open]] = 2 * a_open
+    boundary = np.zeros(n_vertices, dtype=bool)
+    boundary[flat[a_open]] = True
+    boundary[flat[b_open]] = True
+    counts = np.bincount(flat, minlength=n_vertices)
+    offset = np.concatenate([[0], np.cumsum(counts)])
+    vertices = np.flatnonzero(counts)
+    return vertices, start[vertices] >> 1, start[vertices] & 1, counts, offset, boundary
+
+
+def _check_visited(corner_sorted: np.ndarray) -> None:
+    seen = np.zeros(corner_sorted.size, dtype=bool)
+    seen[corner_sorted] = True
+    if not seen.all():  # as many slots as corners: a corner visited twice leaves another unvisited
+        raise ValueError("vertex fans could not be ordered: the mesh is not manifold; validate it with make_mesh")
+
+
+def order_fans(faces: np.ndarray, n_vertices: int, he: HalfEdges | None = None) -> Fans:
+    """Order the corners around each vertex (one fan per vertex, as validated); any mesh.
+
+    The walk runs over states (corner, direction): leaving a corner through its exit side (the
+    b-side forwards, the a-side backwards) it enters the partner face at the corner of the same
+    vertex, forwards if the partner face runs away from the vertex along the shared edge and
+    backwards otherwise. All fans are walked together, one step per position: step k visits the
+    k-th corner of every vertex whose fan is longer than k (one visit per corner in total).
+    On a consistently oriented mesh every direction is 0: :func:`order_fans_oriented` is then the
+    faster way to the same fans.
+    """
+    he = half_edges(faces, n_vertices) if he is None else he
+    flat = faces.reshape(-1)
+    partner = he.partner
+    verts, c, d, counts, offset, boundary = _fan_starts(faces, n_vertices, partner, b_side_partner(partner))
+    corner_sorted = np.empty(flat.size, dtype=np.int64)
+    direction = np.empty(flat.size, dtype=np.int8)
+    k = 0
+    while verts.size:
+        slot = offset[verts] + k
+        corner_sorted[slot], direction[slot] = c, d
+        k += 1
+        more = counts[verts] > k
+        verts, c, d = verts[more], c[more], d[more]
+        exit_side = np.where(d == 1, c, previous_corner(c))
+        ph = partner[exit_side]
+        if (ph < 0).any():
+            raise ValueError("vertex fans could not be ordered: the mesh is not manifold; validate it with make_mesh")
+        enters_a = flat[ph] == flat[c]  # the next face runs away from the vertex along the shared edge
+        c = np.where(enters_a, ph, next_corner(ph))
+        d = (~enters_a).astype(np.int64)
+    _check_visited(corner_sorted)
+    corner_direction = np.empty(flat.size, dtype=np.int8)
+    corner_direction[corner_sorted] = direction
+    return Fans(faces, he, partner, offset, corner_sorted, direction, corner_direction, boundary)
+
+
+def order_fans_oriented(faces: np.ndarray, n_vertices: int, he: HalfEdges | None = None) -> Fans:
+    """:func:`order_fans` for consistently oriented faces (the fast path): every corner is
+    traversed forwards, so the corner after c around its vertex is the partner of c's b-side,
+    one gather per step.
+
+    Raises ValueError if the faces are not consistently oriented.
+    """
+    he = half_edges(faces, n_vertices) if he is None else he
+    flat = faces.reshape(-1)
+    partner = he.partner
+    succ = b_side_partner(partner)  # a corner of the same vertex when oriented
+    verts, c, d, counts, offset, boundary = _fan_starts(faces, n_vertices, partner, succ)
+    if d.any() or not np.all((flat[succ] == flat) | (succ < 0)):
+        raise ValueError("order_fans_oriented needs consistently oriented faces; use order_fans")
+    corner_sorted = np.empty(flat.size, dtype=np.int64)
     slot = offset[verts]
     k = 0
     while verts.size:
         corner_sorted[slot] = c
         k += 1
         more = counts[verts] > k
-        if not more.all():
-            verts, c, slot = verts[more], c[more], slot[more]
-        c = succ[c]
+        verts, c, slot = verts[more], succ[c[more]], slot[more] + 1
         if (c < 0).any():
             raise ValueError("vertex fans could not be ordered: the mesh is not manifold; validate it with make_mesh")
-        slot += 1
-    return corner_sorted
-
-
-def _walk(flat, partner, b_side, c, d, verts, counts, offset):
-    """Fan walk over states (corner, direction): ``(corner, direction)`` in fan order."""
-    n_corners = flat.size
-    corner_sorted = np.empty(n_corners, dtype=np.int64)
-    direction = np.empty(n_corners, dtype=np.int8)
-    k = 0
-    while verts.size:
-        slot = offset[verts] + k
-        corner_sorted[slot] = c
-        direction[slot] = d
-        k += 1
-        more = counts[verts] > k
-        if not more.all():
-            verts, c, d = verts[more], c[more], d[more]
-        exit_side = np.where(d == 1, c, b_side[c])
-        ph = partner[exit_side]
-        if (ph < 0).any():
-            raise ValueError("vertex fans could not be ordered: the mesh is not manifold; validate it with make_mesh")
-        enters_a = flat[ph] == flat[c]  # the next face runs away from v along the shared edge
-        c = np.where(enters_a, ph, _next_in_face(ph))
-        d = (~enters_a).astype(np.int64)
-    return corner_sorted, direction
-
-
-def order_fans(faces: np.ndarray, n_vertices: int, he: HalfEdges | None = None) -> Fans:
-    """Order the corners around each vertex (one fan per vertex, as validated).
-
-    Interior vertices start their fan at one of their corners, traversed with the face's own
-    orientation; boundary vertices start at the corner entered through a boundary side,
-    preferring one traversed with the face's orientation. On a consistently oriented mesh
-    every corner is then traversed with ``d = 0``.
-
-    All fans are walked together, one step per position: step k visits the k-th corner of
-    every vertex whose fan is longer than k, so the total work is one visit per corner.
-    """
-    if he is None:
-        he = half_edges(faces, n_vertices)
-    n_corners = faces.size
-    flat = faces.reshape(-1)
-    partner = he.partner
-    corners = np.arange(n_corners, dtype=np.int64)
-
-    # start state per vertex: later assignments take precedence (interior < b-open < a-open)
-    start = np.empty(n_vertices, dtype=np.int64)
-    corners *= 2
-    start[flat] = corners
-    del corners
-    # the half-edge on the other side of each corner's b-side (half-edge b -> v, 3 f + (i + 2) % 3)
-    succ = partner.reshape(-1, 3)[:, [2, 0, 1]].reshape(-1)
-    b_open = np.flatnonzero(succ == -1)
-    a_open = np.flatnonzero(partner == -1)
-    start[flat[b_open]] = 2 * b_open + 1
-    start[flat[a_open]] = 2 * a_open
-    boundary = np.zeros(n_vertices, dtype=bool)
-    boundary[flat[a_open]] = True
-    boundary[flat[b_open]] = True
-
-    counts = np.bincount(flat, minlength=n_vertices)
-    offset = np.zeros(n_vertices + 1, dtype=np.int64)
-    np.cumsum(counts, out=offset[1:])
-    verts = np.flatnonzero(counts)
-    c, d = start[verts] >> 1, start[verts] & 1
-    del start
-    # consistently oriented (every fan traversed with d = 0): the next corner around the vertex is
-    # the partner of the b-side (it starts at the vertex), one gather per visit in the walk
-    oriented = SHORTCUTS and not d.any() and bool(np.all((flat[succ] == flat) | (succ < 0)))
-    if oriented:
-        corner_sorted = _walk_oriented(succ, c, verts, counts, offset)
-        direction = np.zeros(n_corners, dtype=np.int8)
-        corner_direction = direction.copy()
-    else:
-        del succ
-        b_side = np.arange(n_corners, dtype=np.int64).reshape(-1, 3)[:, [2, 0, 1]].reshape(-1)
-        corner_sorted, direction = _walk(flat, partner, b_side, c, d, verts, counts, offset)
-        corner_direction = np.empty(n_corners, dtype=np.int8)
-        corner_direction[corner_sorted] = direction
-    seen = np.zeros(n_corners, dtype=bool)
-    seen[corner_sorted] = True
-    if not seen.all():  # n_corners slots: a corner visited twice leaves another unvisited
-        raise ValueError("vertex fans could not be ordered: the mesh is not manifold; validate it with make_mesh")
-    return Fans(
-        faces=faces,
-        he=he,
-        partner=partner,
-        offset=offset,
-        corner=corner_sorted,
-        direction=direction,
-        corner_direction=corner_direction,
-        boundary=boundary,
-    )
+    _check_visited(corner_sorted)
+    direction = np.zeros(flat.size, dtype=np.int8)
+    return Fans(faces, he, partner, offset, corner_sorted, direction, direction.copy(), boundary)
 
 
 def boundary_loops(he: HalfEdges, n_vertices: int) -> int:
