@@ -51,14 +51,15 @@ def random_gauge(n_vertices: int, group: str, rng=None):
     return angle, flip
 
 
-def transform_features(x: torch.Tensor, ftype: FieldType, angle, flip=None) -> torch.Tensor:
+def transform_features(x: torch.Tensor, field_type: FieldType, angle, flip=None, dim: int = -1) -> torch.Tensor:
     """Features in the new gauges: ``x_p -> rho(h_p^-1) x_p``, matching ``Geometry.gauge_transform``.
 
     Parameters
     ----------
-    x : (V, C) or (B, V, C) tensor
-    ftype : FieldType of x
-    angle, flip : (V,) the gauge transformation h
+    x : tensor, e.g. (V, C) or (B, V, C), channels on axis ``dim``
+    field_type : FieldType of x
+    angle, flip : (V,) the gauge transformation h (broadcast against x's other axes)
+    dim : the channel axis
 
     Returns
     -------
@@ -67,8 +68,7 @@ def transform_features(x: torch.Tensor, ftype: FieldType, angle, flip=None) -> t
     angle = np.asarray(angle, dtype=np.float64)
     flip = np.zeros(angle.shape, bool) if flip is None else np.asarray(flip, bool)
     inv_angle, inv_flip = o2_inverse(angle, flip)
-    rho = torch.as_tensor(ftype.rho(inv_angle, inv_flip), dtype=x.dtype, device=x.device)  # (V, C, C)
-    return torch.einsum("vij,...vj->...vi", rho, x)  # v: vertex, i/j: channels
+    return field_type.act(x, inv_angle, inv_flip if field_type.has_reflections else None, dim=dim)
 
 
 def identity_transporters(geometry: Geometry) -> Geometry:

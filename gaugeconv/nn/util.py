@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from ..groups import FieldType
+
+__all__ = ["along", "as_tensor", "check_channels", "check_input", "graph_index", "require_torch_geometry"]
 
 
 def require_torch_geometry(geometry, where: str) -> None:
@@ -14,7 +19,7 @@ def require_torch_geometry(geometry, where: str) -> None:
 
 
 def check_input(x, geometry, channels: int, where: str):
-    """Validate features ``x`` (V, C) or (B, V, C); return ``(x as (B, V, C), squeezed)``."""
+    """Validate mesh features ``x`` (V, C) or (B, V, C); return ``(x as (B, V, C), squeezed)``."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{where}: x must be a torch tensor, got {type(x).__name__}")
     if x.dim() not in (2, 3):
@@ -29,6 +34,31 @@ def check_input(x, geometry, channels: int, where: str):
     return (x.unsqueeze(0), True) if x.dim() == 2 else (x, False)
 
 
+def check_channels(x, field_type: FieldType, dim: int, where: str) -> int:
+    """Raise ValueError unless ``x`` is a tensor with ``field_type.dim`` channels on axis ``dim``;
+    return ``dim`` as a non-negative axis."""
+    if not isinstance(x, torch.Tensor) or x.dim() == 0 or not -x.dim() <= dim < x.dim():
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{where}: expected a tensor with channels on axis {dim}, got {shape}")
+    if x.shape[dim] != field_type.dim:
+        raise ValueError(
+            f"{where}: x has {x.shape[dim]} channels on axis {dim}, expected {field_type.dim} for {field_type}"
+        )
+    return dim % x.dim()
+
+
+def along(t: torch.Tensor, dim: int, ndim: int) -> torch.Tensor:
+    """View a per-channel tensor ``(C,)`` so that it broadcasts along axis ``dim`` of an ``ndim``-d tensor."""
+    shape = [1] * ndim
+    shape[dim] = -1
+    return t.view(shape)
+
+
+def as_tensor(array, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A torch copy of a numpy array (read-only arrays of FieldType and the atlases included)."""
+    return torch.tensor(np.asarray(array), dtype=dtype)
+
+
 def graph_index(geometry) -> torch.Tensor:
     """(V,) int64: which mesh of a batched geometry (:meth:`Geometry.batch`) every vertex belongs to."""
     sizes = tuple(getattr(geometry, "graph_sizes", ()) or ())
@@ -37,16 +67,3 @@ def graph_index(geometry) -> torch.Tensor:
         return torch.zeros(geometry.n_vertices, dtype=torch.int64, device=device)
     counts = torch.as_tensor(sizes, dtype=torch.int64, device=device)
     return torch.repeat_interleave(torch.arange(len(sizes), device=device), counts)
-
-
-def field_index(ftype):
-    """Per channel: ``(trivial (C,) bool, field (C,) int64 field number, number of fields)``."""
-    import numpy as np
-
-    trivial = np.zeros(ftype.dim, dtype=bool)
-    field_of = np.zeros(ftype.dim, dtype=np.int64)
-    n = 0
-    for n, (kind, start, width) in enumerate(ftype):
-        trivial[start : start + width] = kind == "0"
-        field_of[start : start + width] = n
-    return trivial, field_of, n + 1 if ftype.dim else 0
