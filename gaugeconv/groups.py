@@ -513,6 +513,26 @@ class FieldType:
         return FieldType(spec, group=target), np.concatenate(blocks, axis=0)
 
 
+def group_elements(group: str, top: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A finite set of elements to average over: the whole group for C_N and D_N; for SO2 (O2) the
+    rotations C_M (and reflections D_M) with ``M = top + 1``.
+
+    On representations whose angular frequencies are at most ``top`` the average over C_M is the
+    average over SO(2) (the mean of ``e^{i k a}`` over C_M vanishes for ``0 < |k| < M``), so the
+    group-average projector onto invariants is exact there.
+
+    Returns
+    -------
+    angle : (G,) float64, flip : (G,) bool
+    """
+    kind, n = _parse_group(group)
+    m = n if kind in ("C", "D") else int(top) + 1
+    angle = TWO_PI * np.arange(m) / m
+    if kind in ("O2", "D"):
+        return np.concatenate([angle, angle]), np.repeat([False, True], m)
+    return angle, np.zeros(m, dtype=bool)
+
+
 def _readonly(array: np.ndarray) -> np.ndarray:
     array.flags.writeable = False
     return array

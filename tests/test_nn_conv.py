@@ -10,7 +10,7 @@ import torch
 from gaugeconv import FieldType, Geometry, load_geometry, preprocess, save_geometry, shapes
 from gaugeconv.groups import o2_matrix
 from gaugeconv.nn import GaugeConv, global_pool
-from gaugeconv.nn.conv import ring_weights
+from gaugeconv.nn.operators import ring_weights
 from gaugeconv.testing import check_gauge_equivariance, identity_transporters
 
 TOL = 1e-10
