@@ -14,7 +14,7 @@ import torch
 
 from gaugeconv import preprocess, shapes
 from gaugeconv.groups import FieldType
-from gaugeconv.mobius import MobiusConv, field_layout
+from gaugeconv.mobius import MobiusConv, check_strip_type, mirror
 from gaugeconv.mobius.mesh import flip_reduction, grid_to_vertices, vertices_to_grid
 
 W, L = 5, 8  # rows across, columns along; unit spacing: length L, width W - 1
@@ -208,9 +208,14 @@ def test_mesh_path_with_random_o2_gauges_equals_grid_path(geometry):
     assert (outputs[1] - to_gauge(outputs[0], h_inv)).abs().max().item() < 1e-10
 
 
-def test_layout_of_o2_irreps_on_the_strip():
-    layout = field_layout(O2_TYPES[0])
-    assert layout.kinds == ("trivial", "sign", "irrep") and layout.dim == 4
+def test_o2_irreps_on_the_strip_act_through_the_flip():
+    """O(2) types live on the strip through their restriction to {e, F}: the seam mirrors the rows
+    and applies rho(F) = diag(1, -1) to an irrep, -1 to a sign field."""
+    t = check_strip_type(O2_TYPES[0])  # 0 + 0- + 1
+    x = grid_features(t)
+    flipped = mirror(x, t)
+    torch.testing.assert_close(flipped[:, [0, 2]], x[:, [0, 2]].flip(-2), rtol=0, atol=0)
+    torch.testing.assert_close(flipped[:, [1, 3]], -x[:, [1, 3]].flip(-2), rtol=0, atol=0)
 
 
 def test_layout_helpers_reject_bad_shapes():

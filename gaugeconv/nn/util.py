@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..groups import FieldType
 
-__all__ = ["along", "as_tensor", "check_channels", "check_input", "graph_index", "require_torch_geometry"]
+__all__ = [
+    "SparseRead",
+    "along",
+    "as_tensor",
+    "check_channels",
+    "check_input",
+    "graph_index",
+    "require_torch_geometry",
+]
 
 
 def require_torch_geometry(geometry, where: str) -> None:
@@ -67,3 +76,43 @@ def graph_index(geometry) -> torch.Tensor:
         return torch.zeros(geometry.n_vertices, dtype=torch.int64, device=device)
     counts = torch.as_tensor(sizes, dtype=torch.int64, device=device)
     return torch.repeat_interleave(torch.arange(len(sizes), device=device), counts)
+
+
+class SparseRead(nn.Module):
+    """A fixed sparse linear map on flattened features, ``(B, N) -> (B, R)``:
+    ``out[:, r] = sum_k coef[r, k] x[:, index[r, k]]``, with its adjoint for custom backward passes.
+
+    Parameters
+    ----------
+    index : (R, K) int, coef : (R, K) float (coefficients exactly 1 with K = 1 skip the product)
+    """
+
+    def __init__(self, index, coef):
+        super().__init__()
+        index, coef = np.asarray(index, dtype=np.int64), np.asarray(coef, dtype=np.float64)
+        self.rows, self.width = index.shape
+        # a plain gather when every row reads one entry with coefficient 1 (or is empty)
+        self.plain = self.width == 1 and bool(np.all((coef == 1.0) | (coef == 0.0)))
+        empty = np.flatnonzero(coef[:, 0] == 0.0) if self.plain else np.zeros(0, np.int64)
+        self.register_buffer("empty", as_tensor(empty), persistent=False)
+        # k-major: the K terms of a row are K planes, summed over a middle axis
+        self.register_buffer("index", as_tensor(index.T.reshape(-1)), persistent=False)
+        self.register_buffer("coef", as_tensor(coef.T), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x.index_select(1, self.index)
+        if self.plain:
+            return out.index_fill_(1, self.empty, 0) if self.empty.numel() else out
+        return (out.view(x.shape[0], self.width, self.rows) * self.coef.to(x.dtype)).sum(1)
+
+    def adjoint_(self, grad: torch.Tensor, grad_x: torch.Tensor) -> torch.Tensor:
+        """``grad_x[:, index[r, k]] += coef[r, k] grad[:, r]``; ``grad (B, R)``, ``grad_x (B, N)`` in place."""
+        if not self.plain:
+            grad = (grad.unsqueeze(1) * self.coef.to(grad.dtype)).reshape(grad.shape[0], -1)
+        elif self.empty.numel():
+            grad = grad.index_fill(1, self.empty, 0)
+        return grad_x.index_add_(1, self.index, grad)
+
+    def extra_repr(self) -> str:
+        kind = "gather" if self.plain else f"{self.width} terms per row"
+        return f"{self.rows} rows, {kind}"
