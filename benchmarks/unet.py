@@ -19,9 +19,9 @@ import time
 import torch
 
 from gaugeconv import FieldType, preprocess
+from gaugeconv.models import GaugeUNet
 from gaugeconv.nn import GaugeConv
 from gaugeconv.shapes import icosahedron, torus
-from gaugeconv.models import GaugeUNet
 
 
 def timed(fn, repeats: int) -> float:

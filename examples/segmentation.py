@@ -39,8 +39,8 @@ import torch.nn.functional as F
 from gaugeconv import FieldType, Geometry, load_mesh, make_mesh, preprocess
 from gaugeconv import distributed as dist
 from gaugeconv.mesh import components
-from gaugeconv.nn import ConditionalGaugeConv, GaugeConv, NormNonlinearity
 from gaugeconv.models import GaugeUNet
+from gaugeconv.nn import ConditionalGaugeConv, GaugeConv, NormNonlinearity
 
 CLASSES = ("body", "eyes+mandibles", "antennae", "front legs", "middle legs", "hind legs")
 ANT = Path(__file__).resolve().parents[1] / "meshes" / "ant.obj"
