@@ -17,6 +17,20 @@ from typing import NamedTuple
 
 import numpy as np
 
+__all__ = [
+    "TWO_PI",
+    "Field",
+    "FieldType",
+    "as_numpy",
+    "group_elements",
+    "o2_act_on_angle",
+    "o2_compose",
+    "o2_conjugate",
+    "o2_inverse",
+    "o2_matrix",
+    "wrap_angle",
+]
+
 TWO_PI = 2.0 * np.pi
 
 

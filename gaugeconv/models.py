@@ -80,6 +80,9 @@ class GaugeResBlock(nn.Module):
         """x (V, C) or (B, V, C) -> same shape."""
         return x + self.conv2(self.act(self.norm(self.conv1(x, geometry))), geometry)
 
+    def extra_repr(self) -> str:
+        return f"{self.in_type}, group={self.in_type.group}"
+
 
 class GaugeResNet(nn.Module):
     """Residual gauge-equivariant network.
@@ -155,6 +158,10 @@ class GaugeResNet(nn.Module):
             inv = global_pool(inv, geometry, self.pool)
         return self.head(inv)
 
+    def extra_repr(self) -> str:
+        head = f"out_type={self.out_type}" if self.out_type is not None else f"pool={self.pool!r}"
+        return f"{self.in_type} -> {self.hidden_type}, depth={len(self.blocks)}, {head}"
+
 
 class ConvBlock(nn.Module):
     """``depth`` x (GaugeConv -> NormNonlinearity); ``forward(x, geometry)``.
@@ -177,6 +184,9 @@ class ConvBlock(nn.Module):
         for conv, act in zip(self.convs, self.acts):
             x = act(conv(x, geometry))
         return x
+
+    def extra_repr(self) -> str:
+        return f"{self.in_type} -> {self.out_type}, depth={len(self.convs)}"
 
 
 class GaugeUNet(nn.Module):
@@ -254,3 +264,7 @@ class GaugeUNet(nn.Module):
             h = self.unpool[i](h, geometry.pools[k])
             h = self.up[i](torch.cat([h, skips[k]], dim=-1), geos[k])
         return self.head(h, geos[0])
+
+    def extra_repr(self) -> str:
+        widths = ", ".join(str(w) for w in self.widths)
+        return f"{self.in_type} -> {self.out_type}, widths=[{widths}], levels={self.n_levels}"

@@ -106,16 +106,21 @@ def test_gradients_flow_through_every_layer(ico_atlas):
             assert p.grad is not None and p.grad.abs().sum() > 0
 
 
+def test_unpooling_gradients_match_finite_differences(ico_atlas):
+    torch.manual_seed(4)
+    t = C6("1x0 + 1xreg + 1x1")
+    up = IcoUnpool(t, ico_atlas(1), ico_atlas(0))
+    x = torch.randn(1, t.dim, 12, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(up, (x,))
+
+
 @pytest.mark.parametrize("reduce", ["mean", "max"])
 def test_pooling_gradients_match_finite_differences(ico_atlas, reduce):
     torch.manual_seed(4)
-    t = C6("1x0 + 2xreg + 1x1")
-    up = IcoUnpool(t, ico_atlas(2), ico_atlas(1))
+    t = C6("1x0 + 1xreg + 1x1")
+    pool = IcoPool(t, ico_atlas(1), ico_atlas(0), reduce=reduce).double()
     x = torch.randn(1, t.dim, 42, dtype=torch.float64, requires_grad=True)
-    torch.autograd.gradcheck(lambda z: up(z)[..., :60], (x,))
-    pool = IcoPool(t, ico_atlas(2), ico_atlas(1), reduce=reduce).double()
-    x = torch.randn(1, t.dim, 162, dtype=torch.float64, requires_grad=True)
-    torch.autograd.gradcheck(lambda z: pool(z), (x,))
+    torch.autograd.gradcheck(pool, (x,))
 
 
 def test_without_seam_transport_the_check_fails(rotations, ico_atlas):

@@ -97,6 +97,8 @@ def _pad_last(arrays, fill):
 SIDE_TAPS = np.array([[0, 1], [7, 8], [0, 3], [5, 8]])
 #: Position offsets of those taps along their strip (lattice t for rows, s for columns).
 SIDE_OFFSETS = np.array([[-1, 0], [0, 1], [-1, 0], [0, 1]])
+for _table in (TAPS, TAP_ACTION, SIDE_TAPS, SIDE_OFFSETS):
+    _table.flags.writeable = False  # module constants
 
 
 def _ring_tables(atlas: IcoAtlas, in_type: FieldType, out_dim: int, transport: bool):

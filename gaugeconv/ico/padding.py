@@ -72,7 +72,7 @@ class IcoPad(nn.Module):
 
     def __init__(self, field_type: FieldType, atlas: IcoAtlas, transport: bool = True):
         super().__init__()
-        self.field_type = check_c6_type(field_type)
+        self.field_type = self.in_type = self.out_type = check_c6_type(field_type)
         check_atlas(atlas, "IcoPad")
         self.level, self.n, self.n_vertices = atlas.level, atlas.n, atlas.n_vertices
         self.transport = bool(transport)
@@ -113,7 +113,7 @@ class CornerRule(nn.Module):
 
     def __init__(self, field_type: FieldType, atlas: IcoAtlas):
         super().__init__()
-        self.field_type = check_c6_type(field_type)
+        self.field_type = self.in_type = self.out_type = check_c6_type(field_type)
         self.level = check_atlas(atlas, "CornerRule").level
         v = atlas.n_vertices
         targets, index, coef = corner_table(atlas, field_type, lambda c, a: c * v + a)

@@ -62,7 +62,8 @@ class IcoPool(nn.Module):
         _check_levels(fine, coarse, "IcoPool")
         if reduce not in ("max", "mean"):
             raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
-        self.level, self.reduce, self.field_type = fine.level, reduce, check_c6_type(field_type)
+        self.level, self.reduce = fine.level, reduce
+        self.field_type = self.in_type = self.out_type = check_c6_type(field_type)
         self.pointwise = bool(field_type.mask("0", "reg").all())
         self.pad = IcoPad(field_type, fine, transport=transport)
         self.corner_rule = CornerRule(field_type, coarse)
@@ -104,7 +105,8 @@ class IcoUnpool(nn.Module):
     def __init__(self, field_type: FieldType, fine: IcoAtlas, coarse: IcoAtlas):
         super().__init__()
         _check_levels(fine, coarse, "IcoUnpool")
-        self.level, self.field_type = fine.level, check_c6_type(field_type)
+        self.level = fine.level
+        self.field_type = self.in_type = self.out_type = check_c6_type(field_type)
         self.n_coarse, self.n_fine = coarse.n_vertices, fine.n_vertices
         self.read = SparseRead(*unpool_table(field_type, fine, coarse))
 

@@ -18,6 +18,8 @@ __all__ = ["MobiusConv", "mirror_kernel_basis"]
 
 #: The flip group {e, F}, the strip's structure group: (angle, flip) of its two elements.
 FLIP_GROUP = (np.zeros(2), np.array([False, True]))
+for _array in FLIP_GROUP:
+    _array.flags.writeable = False  # a module constant
 
 
 def _flip_rho(kind: str) -> np.ndarray:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..buffers import Geometry
 from ..groups import FieldType
 from .kernel import KernelPlan
 from .operators import OperatorCache, SparseMatMul, build_operators
@@ -182,7 +183,7 @@ class GaugeConv(nn.Module):
         return self.operator_cache.nbytes
 
     # ------------------------------------------------------------------ forward
-    def forward(self, x: torch.Tensor, geometry) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, geometry: Geometry) -> torch.Tensor:
         """Apply the convolution.
 
         Parameters

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
+from ..buffers import PoolMap
 from ..groups import FieldType
 from .util import along, check_channels
 
@@ -93,7 +94,7 @@ class TransportPool(nn.Module):
         self.in_type = self.out_type = field_type
         self.reduce = reduce
 
-    def forward(self, x: torch.Tensor, pool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pool: PoolMap) -> torch.Tensor:
         _check_pool(x, pool, self.in_type.dim, getattr(pool, "n_fine", -1), "TransportPool")
         squeeze = x.dim() == 2
         xb = x.unsqueeze(0) if squeeze else x
@@ -133,7 +134,7 @@ class TransportUnpool(nn.Module):
         super().__init__()
         self.in_type = self.out_type = field_type
 
-    def forward(self, x: torch.Tensor, pool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pool: PoolMap) -> torch.Tensor:
         _check_pool(x, pool, self.in_type.dim, getattr(pool, "n_coarse", -1), "TransportUnpool")
         f, c = pool.index
         flip = pool.transport_flip

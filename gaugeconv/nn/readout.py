@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..buffers import Geometry
 from ..groups import FieldType
 from .util import as_tensor, check_channels, graph_index, require_torch_geometry
 
@@ -77,7 +78,7 @@ class InvariantReadout(nn.Module):
 
 
 def global_pool(
-    x: torch.Tensor, geometry=None, reduce: str = "mean", batch: torch.Tensor | None = None
+    x: torch.Tensor, geometry: Geometry | None = None, reduce: str = "mean", batch: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Pool features over the vertices of every mesh of a (batched) geometry.
 
@@ -130,7 +131,9 @@ class GlobalPool(nn.Module):
             raise ValueError(f"reduce must be 'mean', 'max', 'sum' or 'area', got {reduce!r}")
         self.reduce = reduce
 
-    def forward(self, x: torch.Tensor, geometry=None, batch: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, geometry: Geometry | None = None, batch: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return global_pool(x, geometry, self.reduce, batch=batch)
 
     def extra_repr(self) -> str:
