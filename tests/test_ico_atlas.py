@@ -137,8 +137,7 @@ def test_padding_rotates_irreps(ico_atlas):
     y = np.random.default_rng(2).normal(size=(1, ftype.dim, atlas.n_vertices))
     padded = IcoPad(ftype, atlas)(torch.as_tensor(y))[0].numpy().reshape(ftype.dim, -1)
     src, shift = atlas.pad_source.reshape(-1), atlas.pad_shift.reshape(-1)
-    rho = ftype.rho(shift * np.pi / 3)  # (cells, C, C)
-    expect = np.einsum("mcd,dm->cm", rho, y[0][:, src])
+    expect = ftype.act(torch.as_tensor(y[0][:, src]), shift * np.pi / 3, dim=0).numpy()  # rho(R(60 shift)) per cell
     assert np.abs(padded - expect).max() < 1e-12
     moved = shift != 0
     assert moved.any() and np.abs(padded[:2, moved] - y[0][:2, src[moved]]).max() > 1e-3  # order 1 rotates

@@ -15,7 +15,7 @@ from gaugeconv.shapes import icosahedron
 TOL = 1e-12
 
 
-def GroupPool(t, reduce="max"):
+def orientation_pool(t, reduce="max"):
     """Invariant fields of an atlas tensor: the orientation max (or mean) of regular fields."""
     return InvariantReadout(t, reduce=reduce, dim=1)
 
@@ -56,7 +56,7 @@ class IcoCNN(torch.nn.Module):
                 IcoConv(t2, t3, self.atlas1, transport=transport),
             ]
         )
-        self.readout = GroupPool(t3)
+        self.readout = orientation_pool(t3)
         with torch.no_grad():
             for layer in self.layers:
                 if isinstance(layer, IcoConv):
@@ -159,7 +159,7 @@ def test_pooling_commutes_with_rotations(rotations, ico_atlas, reduce):
     t = C6("2xreg + 1x0")
     fine, coarse = ico_atlas(2), ico_atlas(1)
     lift = IcoConv(C6("1x0"), t, fine).double()
-    readout = GroupPool(t, reduce="mean")
+    readout = orientation_pool(t, reduce="mean")
     x = torch.randn(1, fine.n_vertices, 1, dtype=torch.float64)
     pool = IcoPool(t, fine, coarse, reduce=reduce)
 
@@ -176,7 +176,7 @@ def test_unpooling_commutes_with_rotations(rotations, ico_atlas):
     t = C6("2xreg + 1x0")
     fine, coarse = ico_atlas(2), ico_atlas(1)
     lift_coarse = IcoConv(C6("1x0"), t, coarse).double()
-    readout = GroupPool(t, reduce="mean")
+    readout = orientation_pool(t, reduce="mean")
     xc = torch.randn(1, coarse.n_vertices, 1, dtype=torch.float64)
     unpool = IcoUnpool(t, fine, coarse)
 
@@ -196,7 +196,7 @@ def test_naive_pooling_breaks_equivariance(rotations, ico_atlas):
     t = C6("2xreg")
     fine, coarse = ico_atlas(2), ico_atlas(1)
     lift = IcoConv(C6("1x0"), t, fine).double()
-    pool, readout = IcoPool(t, fine, coarse, transport=False), GroupPool(t)
+    pool, readout = IcoPool(t, fine, coarse, transport=False), orientation_pool(t)
     x = torch.randn(1, fine.n_vertices, 1, dtype=torch.float64)
 
     def down(z):
@@ -214,12 +214,10 @@ def reference_conv(conv, geometry, atlas, x_geo):
     vectors (mean over the 6 rotations), outputs by the corner rule. x_geo (V, C_in) -> (V, C_out)."""
     kernel = conv.kernel().detach()  # (C_out, C_in, 3, 3)
     taps = [kernel[:, :, 1 + ds, 1 + dt] for ds, dt in atlas_directions()]
-    rho_in = torch.as_tensor(conv.in_type.rho(np.arange(6) * np.pi / 3))  # (6, C_in, C_in)
-    rho_out = torch.as_tensor(conv.out_type.rho(np.arange(6) * np.pi / 3))
     corner = np.zeros(atlas.n_vertices, bool)
     corner[atlas.corners] = True
     x = x_geo.clone()
-    x[torch.as_tensor(corner)] = x[torch.as_tensor(corner)] @ rho_in.mean(0).T
+    x[torch.as_tensor(corner)] = c6_mean(conv.in_type, x[torch.as_tensor(corner)])
     out = x @ kernel[:, :, 1, 1].T
     q, p = geometry.edge_index
     for e in range(len(p)):
@@ -227,11 +225,16 @@ def reference_conv(conv, geometry, atlas, x_geo):
             continue
         d = int(np.rint(geometry.log_theta[e] / (np.pi / 3))) % 6
         m = int(np.rint(geometry.transport_angle[e] / (np.pi / 3))) % 6
-        out[p[e]] += taps[d] @ (rho_in[m] @ x[q[e]])
+        out[p[e]] += taps[d] @ conv.in_type.act(x[q[e]], m * np.pi / 3)
     out += conv.bias_vector().detach()
     for c, ring in zip(atlas.corners, atlas.corner_neighbours):
-        out[c] = out[torch.as_tensor(np.array(ring))].mean(0) @ rho_out.mean(0).T
+        out[c] = c6_mean(conv.out_type, out[torch.as_tensor(np.array(ring))].mean(0))
     return out
+
+
+def c6_mean(ftype, x):
+    """The projection onto the C6-invariant vectors: the mean of rho(60 j degrees) x over j."""
+    return torch.stack([ftype.act(x, j * np.pi / 3) for j in range(6)]).mean(0)
 
 
 def atlas_directions():
@@ -260,12 +263,11 @@ def test_icoconv_agrees_with_reference_on_mesh_path_buffers(spec_in, spec_out, i
     g[p[regular[p]]] = (d_atlas - np.rint(geo.log_theta / (np.pi / 3)).astype(int))[regular[p]] % 6
 
     def to_atlas_frame(x, ftype, sign):  # (V, C): features in p's atlas frame, rotated by sign * g_p
-        rho = torch.as_tensor(ftype.rho(sign * g * np.pi / 3))  # (V, C, C)
-        return torch.einsum("vcd,vd->vc", rho, x)
+        return ftype.act(x, sign * g * np.pi / 3)
 
     x_atlas = torch.randn(atlas.n_vertices, t_in.dim, dtype=torch.float64)
     corner = torch.as_tensor(~regular)
-    x_atlas[corner] = x_atlas[corner] @ torch.as_tensor(t_in.rho(np.arange(6) * np.pi / 3)).mean(0).T
+    x_atlas[corner] = c6_mean(t_in, x_atlas[corner])
     fast = atlas.to_vertices(conv(atlas.to_atlas(x_atlas[None])))[0]
     slow = reference_conv(conv, geo, atlas, to_atlas_frame(x_atlas, t_in, -1))
     assert (to_atlas_frame(slow, t_out, +1) - fast).abs().max() < TOL
