@@ -243,12 +243,12 @@ class OutputOrder:
     def width(self) -> int:
         return len(self.channels)
 
-    def columns(self, lo: int):
+    def columns(self) -> list:
         """``[(out kind, first column, fields)]`` of the sorted layout (kinds present only)."""
-        if lo == 0:
+        if self.order == 0:
             subs = [("0", 0, self.n_trivial), ("0-", self.n_trivial, self.width - self.n_trivial)]
             return [s for s in subs if s[2]]
-        return [(str(lo), 0, self.width // 2)]
+        return [(str(self.order), 0, self.width // 2)]
 
 
 class KernelPlan:
@@ -312,7 +312,7 @@ class KernelPlan:
             freqs = [n for n in freqs if n >= 0]
         if self.band_limit is not None:
             freqs = [n for n in freqs if abs(n) <= self.band_limit]
-        subs = self.outputs[l_out].columns(l_out)
+        subs = self.outputs[l_out].columns()
         return [n for n in freqs if any(len(_pair_basis(self.group, kind, n, ko)) for ko, _, _ in subs)]
 
     def _build_tables(self) -> None:
@@ -328,18 +328,18 @@ class KernelPlan:
                 for n in dict.fromkeys(b[0] for b in blocks):
                     for j in range(self.rings):
                         rows = [blocks.index((n, j, part)) for part in range(_parts(g.kind, n))]
-                        for ko, col0, m_out in out.columns(lo):
+                        for ko, col0, m_out in out.columns():
                             basis = _pair_basis(self.group, g.kind, n, ko)
                             neighbour.add(basis, offset, out.width, rows, g.m, col0, m_out)
                 offset += (b1 - b0) * g.m * out.width
             for lo, out in self.outputs.items():  # self-interaction: intertwiners in -> out
-                for ko, col0, m_out in out.columns(lo):
+                for ko, col0, m_out in out.columns():
                     basis = _pair_basis(self.group, g.kind, None, ko)
                     col = self.out_offset[lo] + col0
                     self_tables.add(basis, row0 * width_all, width_all, range(g.k), g.m, col, m_out)
             row0 += len(g.channels)
         for lo, out in self.outputs.items():  # bias: the invariant output directions
-            for ko, col0, m_out in out.columns(lo):
+            for ko, col0, m_out in out.columns():
                 bias.add(_bias_basis(self.group, ko), 0, width_all, [0], 1, self.out_offset[lo] + col0, m_out)
         self.n_flat, self.n_params = offset, neighbour.n_params
         self.pos, self.param, self.sign = neighbour.arrays()
