@@ -85,14 +85,14 @@ def test_single_process_without_torchrun(monkeypatch):
         dist.init(device="cpu")
 
 
-def test_shard_gives_equal_shares_covering_every_index():
+@pytest.mark.parametrize("world", [1, 2, 3, 4])
+def test_shard_gives_equal_shares_covering_every_index(world):
     from gaugeconv.distributed import DistInfo, shard
 
-    for world in (1, 2, 3, 4):
-        shares = [
-            shard(range(10), DistInfo(rank=r, world_size=world, local_rank=r, device=torch.device("cpu")))
-            for r in range(world)
-        ]
-        assert len({len(s) for s in shares}) == 1  # same number of steps on every rank
-        assert set(torch.cat(shares).tolist()) == set(range(10))
-        assert len(shares[0]) == -(-10 // world)
+    shares = [
+        shard(range(10), DistInfo(rank=r, world_size=world, local_rank=r, device=torch.device("cpu")))
+        for r in range(world)
+    ]
+    assert len({len(s) for s in shares}) == 1  # same number of steps on every rank
+    assert set(torch.cat(shares).tolist()) == set(range(10))
+    assert len(shares[0]) == -(-10 // world)

@@ -205,9 +205,9 @@ PAIRS = [(group, ki, ko) for group, kinds in (("SO2", ["0", "1", "2", "3"]), ("O
 def test_parameter_count_equals_constraint_solution_dimension(group, k_in, k_out, band_limit):
     in_type, out_type = FieldType(k_in, group=group), FieldType(k_out, group=group)
     expected = _constraint_null_dim(in_type, out_type, band_limit)
-    for rings in (1, 2):
-        conv = GaugeConv(in_type, out_type, rings=rings, band_limit=band_limit, bias=False)
-        assert conv.weight.numel() == rings * expected
+    counts = [GaugeConv(in_type, out_type, rings=r, band_limit=band_limit, bias=False).weight.numel() for r in (1, 2)]
+    assert counts == [expected, 2 * expected]  # one solution space per ring
+    conv = GaugeConv(in_type, out_type, band_limit=band_limit)
     assert conv.self_weight.numel() == _commutant_dim(in_type, out_type)
 
 
