@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from gaugeconv import preprocess
 from gaugeconv.groups import FieldType
-from gaugeconv.ico import IcoConv, ico_atlas
+from gaugeconv.ico import IcoAtlas, IcoConv
 from gaugeconv.shapes import icosahedron
 
 
@@ -69,9 +69,9 @@ def main():
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for level in args.levels:
         repeats = max(5, 2 ** (9 - level))
-        atlas = ico_atlas(level)
+        atlas = IcoAtlas(level)
         n = atlas.n
-        conv = IcoConv(reg, reg, level)
+        conv = IcoConv(reg, reg, atlas)
         x_ico = torch.randn(b, c, atlas.n_vertices, requires_grad=True)
         weight = torch.randn(c, c, 3, 3, requires_grad=True)
         x_plain = torch.randn(5 * b, c, n, 2 * n, requires_grad=True)

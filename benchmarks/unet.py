@@ -19,9 +19,9 @@ import time
 import torch
 
 from gaugeconv import FieldType, preprocess
+from gaugeconv.models import GaugeUNet
 from gaugeconv.nn import GaugeConv
 from gaugeconv.shapes import icosahedron, torus
-from gaugeconv.unet import GaugeUNet
 
 
 def timed(fn, repeats: int) -> float:
@@ -70,10 +70,10 @@ def main(argv=None) -> None:
     k = args.levels
     gauge = GaugeUNet(
         FieldType("4x0 + 1x2"),
-        [FieldType(f"{8 * 2 ** min(i, 2)}x0 + {4 * 2 ** min(i, 2)}x1 + {4 * 2 ** min(i, 2)}x2") for i in range(k + 1)],
         FieldType("6x0"),
+        [FieldType(f"{8 * 2 ** min(i, 2)}x0 + {4 * 2 ** min(i, 2)}x1 + {4 * 2 ** min(i, 2)}x2") for i in range(k + 1)],
     )
-    iso = GaugeUNet(FieldType("4x0"), [FieldType(f"{20 * 2 ** min(i, 2)}x0") for i in range(k + 1)], FieldType("6x0"))
+    iso = GaugeUNet(FieldType("4x0"), FieldType("6x0"), [FieldType(f"{20 * 2 ** min(i, 2)}x0") for i in range(k + 1)])
     single = GaugeConv(FieldType("4x0"), FieldType("20x0"))
     V = geometry.n_vertices
     x_gauge, x_iso = torch.randn(V, gauge.in_type.dim), torch.randn(V, 4)

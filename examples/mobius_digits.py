@@ -31,15 +31,8 @@ from torch import nn
 
 from gaugeconv import distributed as dist
 from gaugeconv.groups import FieldType
-from gaugeconv.mobius import (
-    MobiusBatchNorm,
-    MobiusConv,
-    MobiusGlobalPool,
-    MobiusNonlinearity,
-    MobiusPool,
-    periodic_pad,
-    shift,
-)
+from gaugeconv.mobius import MobiusConv, MobiusPool, periodic_pad, shift
+from gaugeconv.nn import FieldBatchNorm, InvariantReadout, NormNonlinearity
 
 SIZE = 28  # strip width and length in pixels
 PERIOD = 2 * SIZE  # a shift by 56 is the identity
@@ -68,11 +61,11 @@ def load_digits():
 
 def shift_along(images: torch.Tensor, amounts: torch.Tensor) -> torch.Tensor:
     """Shift every image (N, 1, W, L) along the strip by its own amount (N,) (scalar fields)."""
-    seam = torch.ones(1, 1, dtype=images.dtype)
+    scalar = FieldType("1x0", group="D1")
     out = images.clone()
     for s in torch.unique(amounts).tolist():
         rows = amounts == s
-        out[rows] = shift(images[rows], seam, int(s))
+        out[rows] = shift(images[rows], scalar, int(s))
     return out
 
 
@@ -95,24 +88,32 @@ class ConventionalCNN(nn.Module):
 
 
 class GaugeCNN(nn.Module):
-    """Six MobiusConv blocks (batch norm, nonlinearity), two poolings, global invariant pooling, MLP."""
+    """Six MobiusConv blocks (batch norm, nonlinearity), two poolings, global invariant pooling, MLP.
+
+    Batch norm, nonlinearity and readout are the library's shared layers on the channel axis
+    ``dim=1``; the readout gives one invariant per field (trivial value, norm, regular max), whose
+    maximum over the strip is unchanged by every shift."""
 
     def __init__(self, hidden: FieldType):
         super().__init__()
         types = [FieldType("1x0", group=hidden.group)] + [hidden] * 6
         self.convs = nn.ModuleList(MobiusConv(a, b, 3) for a, b in itertools.pairwise(types))
-        self.norms = nn.ModuleList(MobiusBatchNorm(hidden) for _ in range(6))
-        self.acts = nn.ModuleList(MobiusNonlinearity(hidden) for _ in range(6))
+        self.norms = nn.ModuleList(FieldBatchNorm(hidden, dim=1) for _ in range(6))
+        self.acts = nn.ModuleList(NormNonlinearity(hidden, dim=1) for _ in range(6))
+        rotated = torch.tensor([f.kind not in ("0", "reg") for f in hidden])  # sign fields: norm-ReLU
+        with torch.no_grad():
+            for act in self.acts:
+                act.bias[rotated] = -0.5  # a soft threshold from the start (else they begin as the identity)
         self.pool = MobiusPool(hidden, along=True, across=True)
-        self.global_pool = MobiusGlobalPool(hidden)
-        self.head = nn.Sequential(nn.Linear(self.global_pool.n_fields, 32), nn.ReLU(), nn.Linear(32, 10))
+        self.readout = InvariantReadout(hidden, reduce="max", dim=1)
+        self.head = nn.Sequential(nn.Linear(self.readout.out_dim, 32), nn.ReLU(), nn.Linear(32, 10))
 
     def forward(self, x):
         for i, (conv, norm, act) in enumerate(zip(self.convs, self.norms, self.acts)):
             x = act(norm(conv(x)))
             if i in (0, 2):
                 x = self.pool(x)
-        return self.head(self.global_pool(x))
+        return self.head(self.readout(x).flatten(2).amax(-1))
 
 
 MODELS = {

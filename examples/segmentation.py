@@ -11,7 +11,7 @@ Inputs are rotation invariant: four scalars (1, Gaussian curvature, mean curvatu
 shape operator|) and, for the gauge models, the traceless shape operator itself as an order-2
 field. Models, with a similar parameter budget:
 
-* ``gauge``: :class:`gaugeconv.unet.GaugeUNet` with orders 0, 1, 2 on 3 levels;
+* ``gauge``: :class:`gaugeconv.models.GaugeUNet` with orders 0, 1, 2 on 3 levels;
 * ``isotropic``: the same U-Net with scalar fields only (every kernel isotropic): the baseline;
 * ``gauge-flat``: three :class:`~gaugeconv.nn.GaugeConv` layers on the mesh alone (no pooling);
 * ``conditional``: three :class:`~gaugeconv.nn.ConditionalGaugeConv` layers on regular C4 fields
@@ -39,8 +39,8 @@ import torch.nn.functional as F
 from gaugeconv import FieldType, Geometry, load_mesh, make_mesh, preprocess
 from gaugeconv import distributed as dist
 from gaugeconv.mesh import components
+from gaugeconv.models import GaugeUNet
 from gaugeconv.nn import ConditionalGaugeConv, GaugeConv, NormNonlinearity
-from gaugeconv.unet import GaugeUNet
 
 CLASSES = ("body", "eyes+mandibles", "antennae", "front legs", "middle legs", "hind legs")
 ANT = Path(__file__).resolve().parents[1] / "meshes" / "ant.obj"
@@ -197,14 +197,14 @@ class ConditionalNet(torch.nn.Module):
 def make_models(levels: int):
     gauge = GaugeUNet(
         FieldType("4x0 + 1x2"),
-        [FieldType("8x0 + 4x1 + 4x2"), FieldType("12x0 + 6x1 + 6x2"), FieldType("16x0 + 8x1 + 8x2")][: levels + 1],
         FieldType(f"{len(CLASSES)}x0"),
+        [FieldType("8x0 + 4x1 + 4x2"), FieldType("12x0 + 6x1 + 6x2"), FieldType("16x0 + 8x1 + 8x2")][: levels + 1],
         rings=2,
     )
     iso = GaugeUNet(
         FieldType("4x0"),
-        [FieldType("20x0"), FieldType("28x0"), FieldType("36x0")][: levels + 1],
         FieldType(f"{len(CLASSES)}x0"),
+        [FieldType("20x0"), FieldType("28x0"), FieldType("36x0")][: levels + 1],
         rings=2,
     )
     flat = FlatGauge(FieldType("4x0 + 1x2"), FieldType("16x0 + 8x1 + 8x2"))

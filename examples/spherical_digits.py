@@ -36,9 +36,9 @@ from torch import nn
 from gaugeconv import distributed as dist
 from gaugeconv import preprocess
 from gaugeconv.groups import FieldType
-from gaugeconv.ico import GroupPool, IcoConv, IcoPad, IcoPool, ico_atlas
-from gaugeconv.ico.padding import CornerRule
+from gaugeconv.ico import CornerRule, IcoAtlas, IcoConv, IcoPad, IcoPool
 from gaugeconv.ico.signals import project_planar_image, random_rotation
+from gaugeconv.nn import InvariantReadout
 from gaugeconv.shapes import icosahedron
 
 
@@ -75,13 +75,15 @@ def C6(spec):
 class IcoCNN(nn.Module):
     """Lifting IcoConv at level r, max pool, IcoConv at r-1, max pool, IcoConv at r-2, orientation max."""
 
-    def __init__(self, level, widths=(8, 8, 16)):
+    def __init__(self, atlases, widths=(8, 8, 16)):
         super().__init__()
         a, b, c = (C6(f"{w}xreg") for w in widths)
-        self.atlas = ico_atlas(level)
-        self.convs = nn.ModuleList([IcoConv(C6("1x0"), a, level), IcoConv(a, b, level - 1), IcoConv(b, c, level - 2)])
-        self.pools = nn.ModuleList([IcoPool(level, a), IcoPool(level - 1, b)])
-        self.group_pool = GroupPool(c)
+        self.atlas = atlases[0]  # levels r, r - 1, r - 2
+        self.convs = nn.ModuleList(
+            [IcoConv(C6("1x0"), a, atlases[0]), IcoConv(a, b, atlases[1]), IcoConv(b, c, atlases[2])]
+        )
+        self.pools = nn.ModuleList([IcoPool(a, atlases[0], atlases[1]), IcoPool(b, atlases[1], atlases[2])])
+        self.group_pool = InvariantReadout(c, reduce="max", dim=1)  # orientation max of every regular field
         self.head = nn.Linear(2 * widths[2], 10)
 
     def forward(self, x):  # (B, V, 1) mesh order
@@ -95,12 +97,12 @@ class IcoCNN(nn.Module):
 class ChartConv(nn.Module):
     """Plain 3x3 conv2d over the five charts with naive padding (scalar channels, no transport)."""
 
-    def __init__(self, c_in, c_out, level):
+    def __init__(self, c_in, c_out, atlas):
         super().__init__()
-        self.pad = IcoPad(level, FieldType(f"{c_in}x0"), transport=False)
+        self.pad = IcoPad(FieldType(f"{c_in}x0"), atlas, transport=False)
         self.conv = nn.Conv2d(c_in, c_out, 3)
-        self.corner_rule = CornerRule(level, FieldType(f"{c_out}x0"))
-        n = 2**level
+        self.corner_rule = CornerRule(FieldType(f"{c_out}x0"), atlas)
+        n = atlas.n
         k, s, t = np.meshgrid(np.arange(5), np.arange(n), np.arange(2 * n), indexing="ij")
         valid = np.concatenate([((k * (n + 2) + s) * (2 * n) + t).reshape(-1), [0, 0]])
         self.register_buffer("valid", torch.as_tensor(valid), persistent=False)
@@ -113,12 +115,16 @@ class ChartConv(nn.Module):
 class ChartCNN(nn.Module):
     """The IcoCNN's layout with plain 3x3 convolutions and naive padding (6 channels per regular field)."""
 
-    def __init__(self, level, widths=(48, 48, 96)):
+    def __init__(self, atlases, widths=(48, 48, 96)):
         super().__init__()
         a, b, c = widths
-        self.atlas = ico_atlas(level)
-        self.convs = nn.ModuleList([ChartConv(1, a, level), ChartConv(a, b, level - 1), ChartConv(b, c, level - 2)])
-        self.pools = nn.ModuleList([IcoPool(level, FieldType(f"{a}x0")), IcoPool(level - 1, FieldType(f"{b}x0"))])
+        self.atlas = atlases[0]
+        self.convs = nn.ModuleList(
+            [ChartConv(1, a, atlases[0]), ChartConv(a, b, atlases[1]), ChartConv(b, c, atlases[2])]
+        )
+        self.pools = nn.ModuleList(
+            [IcoPool(FieldType(f"{a}x0"), atlases[0], atlases[1]), IcoPool(FieldType(f"{b}x0"), atlases[1], atlases[2])]
+        )
         self.head = nn.Linear(2 * c, 10)
 
     def forward(self, x):
@@ -215,11 +221,12 @@ def main():
     y_tr, y_te = torch.as_tensor(labels[tr]), torch.as_tensor(labels[te])
     print(
         f"data: {source}, {len(tr)} train / {len(te)} test, level {args.level} grid "
-        f"({ico_atlas(args.level).n_vertices} vertices), projection {time.time() - start:.1f} s"
+        f"({10 * 4**args.level + 2} vertices), projection {time.time() - start:.1f} s"
     )
+    atlases = [IcoAtlas(args.level - k) for k in range(3)]  # built once, shared by the layers
     builders = {
-        "IcoCNN (C6 regular)": (lambda: IcoCNN(args.level), args.epochs),
-        "chart CNN (naive pad)": (lambda: ChartCNN(args.level), args.epochs),
+        "IcoCNN (C6 regular)": (lambda: IcoCNN(atlases), args.epochs),
+        "chart CNN (naive pad)": (lambda: ChartCNN(atlases), args.epochs),
         "mesh GaugeConv (SO2)": (lambda: MeshCNN(args.level), args.mesh_epochs),
     }
     rows = []

@@ -13,8 +13,23 @@ field types of the layers.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 import numpy as np
+
+__all__ = [
+    "TWO_PI",
+    "Field",
+    "FieldType",
+    "as_numpy",
+    "group_elements",
+    "o2_act_on_angle",
+    "o2_compose",
+    "o2_conjugate",
+    "o2_inverse",
+    "o2_matrix",
+    "wrap_angle",
+]
 
 TWO_PI = 2.0 * np.pi
 
@@ -118,6 +133,34 @@ def _parse_group(group) -> tuple[str, int]:
     return match.group(1), 0
 
 
+class Field(NamedTuple):
+    """One field of a :class:`FieldType`: its kind and its channels ``start : start + width``.
+
+    A tuple ``(kind, start, width)``, so ``for kind, start, width in field_type`` unpacks it.
+    """
+
+    kind: str
+    start: int
+    width: int
+
+    @property
+    def stop(self) -> int:
+        """One past the last channel."""
+        return self.start + self.width
+
+    @property
+    def slice(self) -> slice:
+        """``slice(start, stop)``: the field's channels, e.g. ``x[..., field.slice]``."""
+        return slice(self.start, self.start + self.width)
+
+    @property
+    def order(self) -> int | None:
+        """The irrep order k (0 for ``"0"`` and ``"0-"``); None for a regular field."""
+        if self.kind == "reg":
+            return None
+        return int(self.kind.rstrip("-"))
+
+
 class FieldType:
     """The representation of the structure group on the channels of a feature field.
 
@@ -137,15 +180,22 @@ class FieldType:
     ``eval(repr(t)) == t``; ``str(t)`` is the normalised spec. Types of the same group add:
     ``FieldType("4x0") + FieldType("2x1") == FieldType("4x0 + 2x1")``.
 
+    The channel layout lives here and nowhere else: :attr:`layout` (one :class:`Field` per field,
+    also what iterating gives), :attr:`slices`, :attr:`field_of_channel`, :meth:`mask` and
+    :meth:`channels`; the group acts through :meth:`rho` (numpy matrices) and :meth:`act` (torch,
+    on any channel axis, without matrices).
+
     Examples
     --------
     >>> FieldType("16x0 + 8x1 + 4x2").dim
     48
     >>> FieldType("4x0 + 4xreg", group="D4").dim
     36
+    >>> [f.slice for f in FieldType("0 + 1")]
+    [slice(0, 1, None), slice(1, 3, None)]
     """
 
-    __slots__ = ("_dim", "_fields", "_group", "_kind", "_n")
+    __slots__ = ("_cache", "_dim", "_fields", "_group", "_kind", "_n")
 
     def __init__(self, spec: str, group: str = "SO2"):
         kind, n = _parse_group(group)
@@ -173,6 +223,7 @@ class FieldType:
         self._kind, self._n = kind, n
         self._fields = tuple(fields)
         self._dim = sum(m * self._kind_dim(k) for m, k in fields)
+        self._cache = {}  # derived index arrays (numpy, read-only) and per-device torch tensors
 
     def _kind_dim(self, k: str) -> int:
         if k in ("0", "0-"):
@@ -180,6 +231,15 @@ class FieldType:
         if k == "reg":
             return self._n if self._kind == "C" else 2 * self._n
         return 2
+
+    def __reduce__(self):
+        return FieldType, (str(self), self._group)
+
+    def _cached(self, key, build):
+        value = self._cache.get(key)
+        if value is None:
+            value = self._cache[key] = build()
+        return value
 
     # ------------------------------------------------------------------ basic protocol
     @property
@@ -232,14 +292,108 @@ class FieldType:
             raise ValueError(f"cannot add field types of groups {self._group} and {other._group}")
         return FieldType(f"{self} + {other}", group=self._group)
 
+    # ------------------------------------------------------------------ channel layout
+    @property
+    def layout(self) -> tuple:
+        """One :class:`Field` ``(kind, start, width)`` per field, multiplicities expanded, in channel order."""
+
+        def build():
+            out, start = [], 0
+            for mult, k in self._fields:
+                width = self._kind_dim(k)
+                for _ in range(mult):
+                    out.append(Field(k, start, width))
+                    start += width
+            return tuple(out)
+
+        return self._cached("layout", build)
+
     def __iter__(self):
-        """Iterate over ``(kind, start, width)`` of every single field, channel by channel."""
-        start = 0
-        for mult, k in self._fields:
-            width = self._kind_dim(k)
-            for _ in range(mult):
-                yield k, start, width
-                start += width
+        """Iterate over the :class:`Field` ``(kind, start, width)`` of every single field."""
+        return iter(self.layout)
+
+    @property
+    def n_fields(self) -> int:
+        """Number of single fields (multiplicities expanded)."""
+        return len(self.layout)
+
+    @property
+    def slices(self) -> tuple:
+        """The channel slice of every field, ``x[..., s]`` for ``s`` in it."""
+        return tuple(f.slice for f in self.layout)
+
+    @property
+    def field_of_channel(self) -> np.ndarray:
+        """(C,) int64, read-only: the index of the field (in :attr:`layout`) of every channel."""
+        return self._cached(
+            "field_of", lambda: _readonly(np.repeat(np.arange(self.n_fields), [f.width for f in self.layout]))
+        )
+
+    def mask(self, *kinds: str) -> np.ndarray:
+        """(C,) bool, read-only: the channels of the fields of the given kinds.
+
+        Kinds: ``"0"`` trivial, ``"0-"`` sign, ``"reg"`` regular, ``"1"``, ``"2"``, ... the irrep of
+        that order, ``"irrep"`` every irrep of order >= 1. E.g. ``mask("0", "reg")`` are the channels
+        the group only permutes (no signs, no rotations).
+        """
+
+        def build():
+            wanted = set(kinds)
+            keep = [f.kind in wanted or ("irrep" in wanted and f.order) for f in self.layout]
+            return _readonly(np.repeat(np.array(keep, dtype=bool), [f.width for f in self.layout]))
+
+        return self._cached(("mask", kinds), build)
+
+    def channels(self, kind: str) -> np.ndarray:
+        """(n, width) int64, read-only: the channels of the n fields of one ``kind`` (see :meth:`mask`;
+        ``"irrep"``: the ``(c, s)`` pairs of every irrep of order >= 1, in channel order)."""
+
+        def build():
+            rows = [np.arange(f.start, f.stop) for f in self.layout if f.kind == kind or (kind == "irrep" and f.order)]
+            width = 2 if kind == "irrep" else self._kind_dim(kind)
+            return _readonly(np.array(rows, dtype=np.int64).reshape(len(rows), width))
+
+        return self._cached(("channels", kind), build)
+
+    @property
+    def irrep_orders(self) -> np.ndarray:
+        """(n,) int64, read-only: the order of every irrep field of order >= 1, rows of ``channels("irrep")``."""
+        return self._cached("orders", lambda: _readonly(np.array([f.order for f in self.layout if f.order], np.int64)))
+
+    # ------------------------------------------------------------------ the group action in torch
+    def act(self, x, angle, flip=None, dim: int = -1):
+        """``rho(R(angle) F**flip)`` applied to the channel axis ``dim`` of a torch tensor, without matrices.
+
+        Irreps of order k rotate their ``(c, s)`` pair by ``k angle`` after mirroring ``s`` for a flip;
+        sign fields change sign under flips; regular fields of C_N / D_N are permuted (the
+        convention of :meth:`rho`); trivial fields are unchanged.
+
+        Parameters
+        ----------
+        x : torch tensor with ``C = self.dim`` channels on axis ``dim``
+        angle : float, numpy array or tensor, radians; broadcast against the other axes of ``x``
+            (e.g. ``(V,)`` for features ``(B, V, C)`` or ``(B, C, V)``: one element per vertex)
+        flip : None (rotations only), bool, array or tensor broadcast like ``angle``
+        dim : the channel axis
+
+        Returns
+        -------
+        tensor of x's dtype and device, the shape of x broadcast with angle and flip (x itself when
+        every channel is trivial)
+
+        Raises
+        ------
+        ValueError if ``x`` has the wrong number of channels, a flip is given for a group without
+        reflections, or (with regular fields) an angle is not a multiple of ``2 pi / N`` within 1e-6.
+        """
+        import torch
+
+        from ._action import act
+
+        if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[dim] != self._dim:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"act: expected a tensor with {self._dim} channels on axis {dim}, got {shape}")
+        return act(self, x, angle, flip, dim)
 
     # ------------------------------------------------------------------ group elements
     def _check_element(self, angle, flip) -> None:
@@ -375,6 +529,31 @@ class FieldType:
                 blocks.append(row)
         spec = " + ".join(terms)
         return FieldType(spec, group=target), np.concatenate(blocks, axis=0)
+
+
+def group_elements(group: str, top: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A finite set of elements to average over: the whole group for C_N and D_N; for SO2 (O2) the
+    rotations C_M (and reflections D_M) with ``M = top + 1``.
+
+    On representations whose angular frequencies are at most ``top`` the average over C_M is the
+    average over SO(2) (the mean of ``e^{i k a}`` over C_M vanishes for ``0 < |k| < M``), so the
+    group-average projector onto invariants is exact there.
+
+    Returns
+    -------
+    angle : (G,) float64, flip : (G,) bool
+    """
+    kind, n = _parse_group(group)
+    m = n if kind in ("C", "D") else int(top) + 1
+    angle = TWO_PI * np.arange(m) / m
+    if kind in ("O2", "D"):
+        return np.concatenate([angle, angle]), np.repeat([False, True], m)
+    return angle, np.zeros(m, dtype=bool)
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
 
 
 def as_numpy(value) -> np.ndarray:

@@ -7,8 +7,9 @@ equivariant float64 model are below 1e-12 (float32: below 1e-4).
 
 Example
 -------
->>> err = check_gauge_equivariance(conv, geometry, conv.in_type, conv.out_type)
->>> assert err < 1e-10
+>>> assert_gauge_equivariant(conv, geometry)              # field types read from conv.in_type / out_type
+>>> with pytest.raises(AssertionError):                   # negative control: a broken connection
+...     assert_gauge_equivariant(conv, geometry, corrupt=identity_transporters)
 """
 
 from __future__ import annotations
@@ -24,8 +25,22 @@ from .mesh import Mesh, make_mesh
 from .preprocessing import preprocess
 from .shapes import random_rotation
 
+__all__ = [
+    "TOLERANCE",
+    "assert_gauge_equivariant",
+    "check_gauge_equivariance",
+    "check_isometry_invariance",
+    "identity_transporters",
+    "random_gauge",
+    "random_isometry",
+    "randomize_parameters",
+    "transform_features",
+]
+
 #: Tolerances for equivariance errors per dtype, relative to features of unit size.
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4}
+
+_INFER = object()
 
 
 def random_gauge(n_vertices: int, group: str, rng=None):
@@ -51,14 +66,15 @@ def random_gauge(n_vertices: int, group: str, rng=None):
     return angle, flip
 
 
-def transform_features(x: torch.Tensor, ftype: FieldType, angle, flip=None) -> torch.Tensor:
+def transform_features(x: torch.Tensor, field_type: FieldType, angle, flip=None, dim: int = -1) -> torch.Tensor:
     """Features in the new gauges: ``x_p -> rho(h_p^-1) x_p``, matching ``Geometry.gauge_transform``.
 
     Parameters
     ----------
-    x : (V, C) or (B, V, C) tensor
-    ftype : FieldType of x
-    angle, flip : (V,) the gauge transformation h
+    x : tensor, e.g. (V, C) or (B, V, C), channels on axis ``dim``
+    field_type : FieldType of x
+    angle, flip : (V,) the gauge transformation h (broadcast against x's other axes)
+    dim : the channel axis
 
     Returns
     -------
@@ -67,8 +83,7 @@ def transform_features(x: torch.Tensor, ftype: FieldType, angle, flip=None) -> t
     angle = np.asarray(angle, dtype=np.float64)
     flip = np.zeros(angle.shape, bool) if flip is None else np.asarray(flip, bool)
     inv_angle, inv_flip = o2_inverse(angle, flip)
-    rho = torch.as_tensor(ftype.rho(inv_angle, inv_flip), dtype=x.dtype, device=x.device)  # (V, C, C)
-    return torch.einsum("vij,...vj->...vi", rho, x)  # v: vertex, i/j: channels
+    return field_type.act(x, inv_angle, inv_flip if field_type.has_reflections else None, dim=dim)
 
 
 def identity_transporters(geometry: Geometry) -> Geometry:
@@ -134,6 +149,60 @@ def check_gauge_equivariance(
         expected = y if out_type is None else transform_features(y, out_type, angle, flip)
         worst = max(worst, float((y_moved - expected).abs().max()))
     return worst
+
+
+def assert_gauge_equivariant(
+    model,
+    geometry: Geometry,
+    *,
+    in_type: FieldType | None = _INFER,
+    out_type: FieldType | None = _INFER,
+    dtype: torch.dtype = torch.float64,
+    trials: int = 2,
+    batch: int | None = None,
+    seed=0,
+    corrupt=None,
+    tolerance: float | None = None,
+) -> float:
+    """Assert that ``model`` is gauge equivariant on ``geometry``; return the largest error.
+
+    Runs :func:`check_gauge_equivariance` and raises AssertionError (with the error value) when
+    the error exceeds the :data:`TOLERANCE` of ``dtype``.
+
+    Parameters
+    ----------
+    model : callable ``model(x, geometry)``; put it in the wanted dtype (and eval mode) first
+    geometry : Geometry, numpy or torch
+    in_type, out_type : the field types of input and output; by default ``model.in_type`` and
+        ``model.out_type``. An output is compared as an invariant (unchanged, any shape, e.g.
+        pooled ``(G, C)``) when ``out_type`` is None (the model says so, e.g. a
+        :class:`~gaugeconv.models.GaugeResNet` with an invariant head) or has only trivial fields.
+    dtype, trials, batch, seed, corrupt : as in :func:`check_gauge_equivariance`
+    tolerance : overrides ``TOLERANCE[dtype]``
+
+    Returns
+    -------
+    float, the largest absolute error (below the tolerance)
+    """
+    if in_type is _INFER:
+        in_type = getattr(model, "in_type", None)
+        if not isinstance(in_type, FieldType):
+            raise ValueError(f"cannot infer the input field type: {type(model).__name__} has no in_type; pass in_type=")
+    if out_type is _INFER:
+        out_type = getattr(model, "out_type", None)
+    if out_type is not None and all(kind == "0" for _, kind in out_type.fields):
+        out_type = None  # trivial fields: the output is invariant, whatever its shape
+    limit = TOLERANCE[dtype] if tolerance is None else tolerance
+    err = check_gauge_equivariance(
+        model, geometry, in_type, out_type, trials=trials, batch=batch, seed=seed, dtype=dtype, corrupt=corrupt
+    )
+    if not err <= limit:
+        what = "invariance" if out_type is None else "equivariance"
+        raise AssertionError(
+            f"gauge {what} error {err:.3e} exceeds the {dtype} tolerance {limit:.0e} "
+            f"({in_type} -> {out_type if out_type is not None else 'invariant'})"
+        )
+    return err
 
 
 def randomize_parameters(module: torch.nn.Module, seed: int = 0, scale: float = 0.5, shift: float = 0.2):

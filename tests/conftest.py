@@ -52,3 +52,18 @@ def disc_geometry():
 def aligned_plane():
     """A flat 6 x 5 grid whose gauges all point along x: every transporter is the identity."""
     return align_gauges_with_x(preprocess(shapes.plane(nx=6, ny=5)))
+
+
+@pytest.fixture(scope="session")
+def ico_atlas():
+    """``ico_atlas(level)``: the icosahedral atlas of a level, built once per session (numpy, read-only)."""
+    from gaugeconv.ico import IcoAtlas
+
+    atlases = {}
+
+    def get(level):
+        if level not in atlases:
+            atlases[level] = IcoAtlas(level)
+        return atlases[level]
+
+    return get

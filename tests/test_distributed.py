@@ -12,8 +12,8 @@ import torch.multiprocessing as mp
 
 from gaugeconv import FieldType, preprocess
 from gaugeconv import distributed as dist
+from gaugeconv.models import GaugeUNet
 from gaugeconv.shapes import icosahedron
-from gaugeconv.unet import GaugeUNet
 
 
 def _free_port() -> int:
@@ -29,7 +29,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     info = dist.init()
     torch.manual_seed(100 + rank)  # different initial weights on every rank: DDP must broadcast rank 0's
-    model = GaugeUNet(FieldType("1x0"), [FieldType("2x0 + 1x1"), FieldType("2x0 + 1x1")], FieldType("2x0")).double()
+    model = GaugeUNet(FieldType("1x0"), FieldType("2x0"), [FieldType("2x0 + 1x1"), FieldType("2x0 + 1x1")]).double()
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     ddp = dist.wrap(model, info)
     after_wrap = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -85,14 +85,14 @@ def test_single_process_without_torchrun(monkeypatch):
         dist.init(device="cpu")
 
 
-def test_shard_gives_equal_shares_covering_every_index():
+@pytest.mark.parametrize("world", [1, 2, 3, 4])
+def test_shard_gives_equal_shares_covering_every_index(world):
     from gaugeconv.distributed import DistInfo, shard
 
-    for world in (1, 2, 3, 4):
-        shares = [
-            shard(range(10), DistInfo(rank=r, world_size=world, local_rank=r, device=torch.device("cpu")))
-            for r in range(world)
-        ]
-        assert len({len(s) for s in shares}) == 1  # same number of steps on every rank
-        assert set(torch.cat(shares).tolist()) == set(range(10))
-        assert len(shares[0]) == -(-10 // world)
+    shares = [
+        shard(range(10), DistInfo(rank=r, world_size=world, local_rank=r, device=torch.device("cpu")))
+        for r in range(world)
+    ]
+    assert len({len(s) for s in shares}) == 1  # same number of steps on every rank
+    assert set(torch.cat(shares).tolist()) == set(range(10))
+    assert len(shares[0]) == -(-10 // world)

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
 
-from gaugeconv import preprocess, shapes
-from gaugeconv.groups import FieldType, o2_compose, o2_inverse, o2_matrix
+from gaugeconv.groups import Field, FieldType, o2_compose, o2_inverse, o2_matrix
 
 GROUP_TYPES = [
     FieldType("3x0 + 2x1 + 2 + 3", group="SO2"),
@@ -55,7 +55,29 @@ def test_fields_and_iteration():
     t = FieldType("2x0 + 0- + 1 + reg", group="D3")
     assert t.fields == ((2, "0"), (1, "0-"), (1, "1"), (1, "reg"))
     assert list(t) == [("0", 0, 1), ("0", 1, 1), ("0-", 2, 1), ("1", 3, 2), ("reg", 5, 6)]
+    assert t.layout == tuple(t) and all(isinstance(f, Field) for f in t)
     assert t.max_order == 1 and t.order == 3 and t.has_reflections
+
+
+def test_layout_api():
+    t = FieldType("2x0 + 0- + 1 + reg + 3", group="D3")
+    assert t.n_fields == 6
+    assert t.slices == (slice(0, 1), slice(1, 2), slice(2, 3), slice(3, 5), slice(5, 11), slice(11, 13))
+    assert [f.order for f in t] == [0, 0, 0, 1, None, 3]
+    np.testing.assert_array_equal(t.field_of_channel, [0, 1, 2, 3, 3] + [4] * 6 + [5, 5])
+    np.testing.assert_array_equal(np.flatnonzero(t.mask("0")), [0, 1])
+    np.testing.assert_array_equal(np.flatnonzero(t.mask("0-")), [2])
+    np.testing.assert_array_equal(np.flatnonzero(t.mask("3")), [11, 12])
+    np.testing.assert_array_equal(np.flatnonzero(t.mask("irrep")), [3, 4, 11, 12])
+    np.testing.assert_array_equal(np.flatnonzero(t.mask("0", "reg")), [0, 1, 5, 6, 7, 8, 9, 10])
+    np.testing.assert_array_equal(t.channels("irrep"), [[3, 4], [11, 12]])
+    np.testing.assert_array_equal(t.irrep_orders, [1, 3])
+    np.testing.assert_array_equal(t.channels("reg"), [np.arange(5, 11)])
+    assert t.channels("2").shape == (0, 2)
+    for array in (t.field_of_channel, t.mask("0"), t.channels("irrep"), t.irrep_orders):
+        assert not array.flags.writeable  # cached on the immutable type: read-only
+    x = np.arange(t.dim)
+    assert [list(x[s]) for s in t.slices][3] == [3, 4]
 
 
 def test_add():
@@ -159,22 +181,8 @@ def test_to_irreps_breaks_for_wrong_group_elements():
     assert np.abs(irreps.rho(np.pi / 4) @ q - q @ perm).max() > 0.1
 
 
-@pytest.fixture(scope="module")
-def mobius():
-    return preprocess(shapes.mobius(n_length=24, n_width=5))
-
-
-@pytest.fixture(scope="module")
-def aligned_plane():
-    """A flat grid whose gauges all point along x: every transporter is the identity."""
-    g = preprocess(shapes.plane(nx=5, ny=4))
-    x = np.array([1.0, 0.0, 0.0])
-    angle = np.arctan2(g.frames[:, 1] @ x, g.frames[:, 0] @ x)
-    flip = g.frames[:, 2, 2] < 0
-    return g.gauge_transform(angle, flip)
-
-
-def test_check_geometry_orientability(mobius):
+def test_check_geometry_orientability(mobius_geometry):
+    mobius = mobius_geometry
     with pytest.raises(ValueError, match="structure group is O2"):
         FieldType("2x0 + 1").check_geometry(mobius)
     with pytest.raises(ValueError, match="structure group is O2"):
@@ -183,7 +191,8 @@ def test_check_geometry_orientability(mobius):
     FieldType("2x0 + 1", group="O2").check_geometry(mobius.to_torch())
 
 
-def test_check_geometry_finite_groups(aligned_plane, mobius):
+def test_check_geometry_finite_groups(aligned_plane, mobius_geometry):
+    mobius = mobius_geometry
     assert np.abs(aligned_plane.transport_angle).max() < 1e-9
     FieldType("reg", group="C4").check_geometry(aligned_plane)
     FieldType("reg", group="D4").check_geometry(aligned_plane)
@@ -206,3 +215,60 @@ def test_o2_helpers_match_matrices():
     np.testing.assert_allclose(
         o2_matrix(ai, fi) @ o2_matrix(a1, f1), np.broadcast_to(np.eye(2), (10, 2, 2)), atol=1e-12
     )
+
+
+# ---------------------------------------------------------------------------------------- act
+def _elements(ftype, shape, seed):
+    rng = np.random.default_rng(seed)
+    angle, flip = random_elements(ftype, rng, n=int(np.prod(shape)))
+    return angle.reshape(shape), flip.reshape(shape)
+
+
+@pytest.mark.parametrize("ftype", GROUP_TYPES, ids=lambda t: f"{t.group}:{t}")
+@pytest.mark.parametrize("layout", ["channels-last", "channels-first", "grid"])
+def test_act_equals_rho(ftype, layout):
+    """act(x, angle, flip, dim) is rho(R(angle) F**flip) on the channel axis, one element per position."""
+    x = torch.randn(3, 7, ftype.dim, dtype=torch.float64)
+    angle, flip = _elements(ftype, (7,), 0)
+    expected = torch.einsum("vij,bvj->bvi", torch.as_tensor(ftype.rho(angle, flip)), x)
+    f = flip if ftype.has_reflections else None
+    if layout == "channels-last":
+        y = ftype.act(x, angle, f)
+    elif layout == "channels-first":  # (B, C, V), e.g. an icosahedral atlas tensor
+        y = ftype.act(x.transpose(1, 2), torch.as_tensor(angle), f, dim=1).transpose(1, 2)
+    else:  # (B, C, W, L) strip maps with one element per column
+        grid = x.transpose(1, 2)[:, :, None, :].expand(3, ftype.dim, 2, 7)
+        y = ftype.act(grid, angle, f, dim=1)[:, :, 1].transpose(1, 2)
+    torch.testing.assert_close(y, expected, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("ftype", GROUP_TYPES, ids=lambda t: f"{t.group}:{t}")
+def test_act_scalar_element_and_float32(ftype):
+    angle, flip = _elements(ftype, (1,), 1)
+    x = torch.randn(4, 5, ftype.dim)
+    f = bool(flip[0]) if ftype.has_reflections else None
+    y = ftype.act(x, float(angle[0]), f)
+    expected = x @ torch.as_tensor(ftype.rho(angle[0], flip[0]), dtype=torch.float32).T
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, expected, atol=1e-6, rtol=0)
+
+
+def test_act_is_a_group_action_with_gradients():
+    t = FieldType("0 + 0- + 2 + reg", group="D4")
+    a, f = _elements(t, (6,), 2)
+    b, g = _elements(t, (6,), 3)
+    ab, fg = o2_compose(a, f, b, g)
+    x = torch.randn(6, t.dim, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(t.act(t.act(x, b, g), a, f), t.act(x, ab, fg), atol=1e-12, rtol=0)
+    assert torch.autograd.gradcheck(lambda z: t.act(z, a, f), (x,))
+
+
+def test_act_rejects_bad_input():
+    with pytest.raises(ValueError, match="no reflections"):
+        FieldType("1").act(torch.zeros(2), 0.0, True)
+    with pytest.raises(ValueError, match="multiples of 2\\*pi/4"):
+        FieldType("reg", group="C4").act(torch.zeros(4), 0.3)
+    with pytest.raises(ValueError, match="3 channels"):
+        FieldType("0 + 1").act(torch.zeros(2, 4), 0.3)
+    x = torch.zeros(3, 2)
+    assert FieldType("2x0").act(x, 1.0) is x  # trivial fields: nothing to do

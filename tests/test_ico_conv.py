@@ -8,11 +8,16 @@ import torch
 
 from gaugeconv import preprocess
 from gaugeconv.groups import FieldType
-from gaugeconv.ico import IcoConv, ico_atlas, icosahedral_rotations, kernel_basis
-from gaugeconv.ico.pool import GroupPool, IcoPool, IcoUnpool
+from gaugeconv.ico import IcoConv, IcoPool, IcoUnpool, icosahedral_rotations, kernel_basis
+from gaugeconv.nn import InvariantReadout
 from gaugeconv.shapes import icosahedron
 
 TOL = 1e-12
+
+
+def orientation_pool(t, reduce="max"):
+    """Invariant fields of an atlas tensor: the orientation max (or mean) of regular fields."""
+    return InvariantReadout(t, reduce=reduce, dim=1)
 
 
 def C6(spec):
@@ -39,19 +44,19 @@ def rotate(x, perm):
 class IcoCNN(torch.nn.Module):
     """Two levels of IcoConv with regular fields, ReLU, hexagonal max pooling, invariant readout."""
 
-    def __init__(self, transport=True):
+    def __init__(self, ico_atlas, transport=True):
         super().__init__()
         t_in, t1, t2, t3 = C6("2x0"), C6("1x0 + 3xreg"), C6("4xreg"), C6("2x0 + 2xreg")
         self.atlas2, self.atlas1 = ico_atlas(2), ico_atlas(1)
         self.layers = torch.nn.ModuleList(
             [
-                IcoConv(t_in, t1, 2, transport=transport),
-                IcoConv(t1, t2, 2, transport=transport),
-                IcoPool(2, t2, transport=transport),
-                IcoConv(t2, t3, 1, transport=transport),
+                IcoConv(t_in, t1, self.atlas2, transport=transport),
+                IcoConv(t1, t2, self.atlas2, transport=transport),
+                IcoPool(t2, self.atlas2, self.atlas1, transport=transport),
+                IcoConv(t2, t3, self.atlas1, transport=transport),
             ]
         )
-        self.readout = GroupPool(t3)
+        self.readout = orientation_pool(t3)
         with torch.no_grad():
             for layer in self.layers:
                 if isinstance(layer, IcoConv):
@@ -78,51 +83,61 @@ def rotation_errors(model, rotations, x):
 @pytest.mark.parametrize(
     ("spec_in", "spec_out", "count"), [("0", "0", 2), ("0", "reg", 7), ("reg", "0", 7), ("reg", "reg", 42)]
 )
-def test_kernel_basis_counts(spec_in, spec_out, count):
+def test_kernel_basis_counts(spec_in, spec_out, count, ico_atlas):
     assert len(kernel_basis(spec_out, spec_in)) == count
-    assert IcoConv(C6(f"3x{spec_in}"), C6(f"2x{spec_out}"), 1).weight.numel() == 6 * count
+    assert IcoConv(C6(f"3x{spec_in}"), C6(f"2x{spec_out}"), ico_atlas(1)).weight.numel() == 6 * count
 
 
-def test_icocnn_invariant_under_all_60_rotations(rotations):
+def test_icocnn_invariant_under_all_60_rotations(rotations, ico_atlas):
     torch.manual_seed(0)
-    model = IcoCNN().double()
+    model = IcoCNN(ico_atlas).double()
     x = torch.randn(2, 162, 2, dtype=torch.float64)
     errors, local = rotation_errors(model, rotations, x)
     assert local.abs().mean() > 1e-3  # not trivially zero
     assert errors.max() < TOL, errors.max()
 
 
-def test_gradients_flow_through_every_layer():
+def test_gradients_flow_through_every_layer(ico_atlas):
     torch.manual_seed(4)
-    model = IcoCNN().double()
+    model = IcoCNN(ico_atlas).double()
     model(torch.randn(2, 162, 2, dtype=torch.float64))[1].square().sum().backward()
     for layer in model.layers:
         for p in layer.parameters():
             assert p.grad is not None and p.grad.abs().sum() > 0
-    t = C6("1x0 + 2xreg")
-    up = IcoUnpool(2, t)
+
+
+def test_unpooling_gradients_match_finite_differences(ico_atlas):
+    torch.manual_seed(4)
+    t = C6("1x0 + 1xreg + 1x1")
+    up = IcoUnpool(t, ico_atlas(1), ico_atlas(0))
+    x = torch.randn(1, t.dim, 12, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(up, (x,))
+
+
+@pytest.mark.parametrize("reduce", ["mean", "max"])
+def test_pooling_gradients_match_finite_differences(ico_atlas, reduce):
+    torch.manual_seed(4)
+    t = C6("1x0 + 1xreg + 1x1")
+    pool = IcoPool(t, ico_atlas(1), ico_atlas(0), reduce=reduce).double()
     x = torch.randn(1, t.dim, 42, dtype=torch.float64, requires_grad=True)
-    torch.autograd.gradcheck(lambda z: up(z)[..., :60], (x,))
-    pool = IcoPool(2, t, mode="mean").double()
-    x = torch.randn(1, t.dim, 162, dtype=torch.float64, requires_grad=True)
-    torch.autograd.gradcheck(lambda z: pool(z), (x,))
+    torch.autograd.gradcheck(pool, (x,))
 
 
-def test_without_seam_transport_the_check_fails(rotations):
+def test_without_seam_transport_the_check_fails(rotations, ico_atlas):
     torch.manual_seed(0)
-    model = IcoCNN(transport=False).double()
+    model = IcoCNN(ico_atlas, transport=False).double()
     x = torch.randn(2, 162, 2, dtype=torch.float64)
     errors, _ = rotation_errors(model, rotations, x)
     assert errors[0] < TOL  # the identity is the first rotation
     assert (errors > 1e-6).sum() >= 50, errors
 
 
-def test_regular_outputs_rotate_by_the_gauge_change(rotations):
+def test_regular_outputs_rotate_by_the_gauge_change(rotations, ico_atlas):
     """Regular outputs at the rotated vertex equal the original ones cyclically shifted by the
     (per-vertex) frame change of the rotation; the shift is the same for every field."""
     torch.manual_seed(1)
     atlas = ico_atlas(2)
-    conv = IcoConv(C6("1x0"), C6("3xreg"), 2).double()
+    conv = IcoConv(C6("1x0"), C6("3xreg"), atlas).double()
     x = torch.randn(1, atlas.n_vertices, 1, dtype=torch.float64)
     out = atlas.to_vertices(conv(atlas.to_atlas(x)))[0].reshape(-1, 3, 6)
     regular = np.flatnonzero(atlas.neighbours[:, 0] >= 0)
@@ -138,43 +153,50 @@ def test_regular_outputs_rotate_by_the_gauge_change(rotations):
             assert len(set(best.tolist())) > 1  # frames change differently at different vertices
 
 
-def test_pooling_and_unpooling_commute_with_rotations(rotations):
+@pytest.mark.parametrize("reduce", ["max", "mean"])
+def test_pooling_commutes_with_rotations(rotations, ico_atlas, reduce):
     torch.manual_seed(2)
     t = C6("2xreg + 1x0")
     fine, coarse = ico_atlas(2), ico_atlas(1)
-    lift = IcoConv(C6("1x0"), t, 2).double()
-    lift_coarse = IcoConv(C6("1x0"), t, 1).double()
-    readout = GroupPool(t, mode="mean")
+    lift = IcoConv(C6("1x0"), t, fine).double()
+    readout = orientation_pool(t, reduce="mean")
     x = torch.randn(1, fine.n_vertices, 1, dtype=torch.float64)
+    pool = IcoPool(t, fine, coarse, reduce=reduce)
+
+    def down(z):
+        return coarse.to_vertices(readout(pool(lift(fine.to_atlas(z)))))
+
+    base = down(x)
+    errors = torch.stack([(down(rotate(x, rotations[2][g]))[:, rotations[1][g]] - base).abs().max() for g in range(60)])
+    assert errors.max() < TOL
+
+
+def test_unpooling_commutes_with_rotations(rotations, ico_atlas):
+    torch.manual_seed(2)
+    t = C6("2xreg + 1x0")
+    fine, coarse = ico_atlas(2), ico_atlas(1)
+    lift_coarse = IcoConv(C6("1x0"), t, coarse).double()
+    readout = orientation_pool(t, reduce="mean")
     xc = torch.randn(1, coarse.n_vertices, 1, dtype=torch.float64)
-    for mode in ("max", "mean"):
-        pool = IcoPool(2, t, mode=mode)
-
-        def down(z, pool=pool):
-            return coarse.to_vertices(readout(pool(lift(fine.to_atlas(z)))))
-
-        base = down(x)
-        for g in range(60):
-            assert (down(rotate(x, rotations[2][g]))[:, rotations[1][g]] - base).abs().max() < TOL
-    unpool = IcoUnpool(2, t)
+    unpool = IcoUnpool(t, fine, coarse)
 
     def up(z):
         return fine.to_vertices(readout(unpool(lift_coarse(coarse.to_atlas(z)))))
 
     base = up(xc)
-    for g in range(60):
-        assert (up(rotate(xc, rotations[1][g]))[:, rotations[2][g]] - base).abs().max() < TOL
+    errors = torch.stack([(up(rotate(xc, rotations[1][g]))[:, rotations[2][g]] - base).abs().max() for g in range(60)])
+    assert errors.max() < TOL
     # coarse vertices keep their values
     y = lift_coarse(coarse.to_atlas(xc))
     assert (fine.to_vertices(unpool(y))[:, : coarse.n_vertices] - coarse.to_vertices(y)).abs().max() < TOL
 
 
-def test_naive_pooling_breaks_equivariance(rotations):
+def test_naive_pooling_breaks_equivariance(rotations, ico_atlas):
     torch.manual_seed(2)
     t = C6("2xreg")
     fine, coarse = ico_atlas(2), ico_atlas(1)
-    lift = IcoConv(C6("1x0"), t, 2).double()
-    pool, readout = IcoPool(2, t, transport=False), GroupPool(t)
+    lift = IcoConv(C6("1x0"), t, fine).double()
+    pool, readout = IcoPool(t, fine, coarse, transport=False), orientation_pool(t)
     x = torch.randn(1, fine.n_vertices, 1, dtype=torch.float64)
 
     def down(z):
@@ -192,12 +214,10 @@ def reference_conv(conv, geometry, atlas, x_geo):
     vectors (mean over the 6 rotations), outputs by the corner rule. x_geo (V, C_in) -> (V, C_out)."""
     kernel = conv.kernel().detach()  # (C_out, C_in, 3, 3)
     taps = [kernel[:, :, 1 + ds, 1 + dt] for ds, dt in atlas_directions()]
-    rho_in = torch.as_tensor(conv.in_type.rho(np.arange(6) * np.pi / 3))  # (6, C_in, C_in)
-    rho_out = torch.as_tensor(conv.out_type.rho(np.arange(6) * np.pi / 3))
     corner = np.zeros(atlas.n_vertices, bool)
     corner[atlas.corners] = True
     x = x_geo.clone()
-    x[torch.as_tensor(corner)] = x[torch.as_tensor(corner)] @ rho_in.mean(0).T
+    x[torch.as_tensor(corner)] = c6_mean(conv.in_type, x[torch.as_tensor(corner)])
     out = x @ kernel[:, :, 1, 1].T
     q, p = geometry.edge_index
     for e in range(len(p)):
@@ -205,11 +225,16 @@ def reference_conv(conv, geometry, atlas, x_geo):
             continue
         d = int(np.rint(geometry.log_theta[e] / (np.pi / 3))) % 6
         m = int(np.rint(geometry.transport_angle[e] / (np.pi / 3))) % 6
-        out[p[e]] += taps[d] @ (rho_in[m] @ x[q[e]])
+        out[p[e]] += taps[d] @ conv.in_type.act(x[q[e]], m * np.pi / 3)
     out += conv.bias_vector().detach()
     for c, ring in zip(atlas.corners, atlas.corner_neighbours):
-        out[c] = out[ring].mean(0) @ rho_out.mean(0).T
+        out[c] = c6_mean(conv.out_type, out[torch.as_tensor(np.array(ring))].mean(0))
     return out
+
+
+def c6_mean(ftype, x):
+    """The projection onto the C6-invariant vectors: the mean of rho(60 j degrees) x over j."""
+    return torch.stack([ftype.act(x, j * np.pi / 3) for j in range(6)]).mean(0)
 
 
 def atlas_directions():
@@ -219,7 +244,7 @@ def atlas_directions():
 
 
 @pytest.mark.parametrize(("spec_in", "spec_out"), [("2xreg", "3xreg"), ("1x0 + 1x1 + 1x2 + 1xreg", "2x1 + 1x3 + 1x0")])
-def test_icoconv_agrees_with_reference_on_mesh_path_buffers(spec_in, spec_out):
+def test_icoconv_agrees_with_reference_on_mesh_path_buffers(spec_in, spec_out, ico_atlas):
     """IcoConv equals a per-vertex convolution driven by preprocess(flat icosahedron): log_theta and
     transporters of the intrinsic connection (multiples of 60 degrees away from corners), after the
     gauge change g_p between the Geometry's gauge (e1 to the first fan neighbour) and the atlas frame."""
@@ -228,7 +253,7 @@ def test_icoconv_agrees_with_reference_on_mesh_path_buffers(spec_in, spec_out):
     atlas = ico_atlas(level)
     geo = preprocess(icosahedron(level, sphere=False))
     t_in, t_out = C6(spec_in), C6(spec_out)
-    conv = IcoConv(t_in, t_out, level).double()
+    conv = IcoConv(t_in, t_out, atlas).double()
     with torch.no_grad():
         conv.bias.normal_()
     q, p = geo.edge_index
@@ -238,39 +263,47 @@ def test_icoconv_agrees_with_reference_on_mesh_path_buffers(spec_in, spec_out):
     g[p[regular[p]]] = (d_atlas - np.rint(geo.log_theta / (np.pi / 3)).astype(int))[regular[p]] % 6
 
     def to_atlas_frame(x, ftype, sign):  # (V, C): features in p's atlas frame, rotated by sign * g_p
-        rho = torch.as_tensor(ftype.rho(sign * g * np.pi / 3))  # (V, C, C)
-        return torch.einsum("vcd,vd->vc", rho, x)
+        return ftype.act(x, sign * g * np.pi / 3)
 
     x_atlas = torch.randn(atlas.n_vertices, t_in.dim, dtype=torch.float64)
     corner = torch.as_tensor(~regular)
-    x_atlas[corner] = x_atlas[corner] @ torch.as_tensor(t_in.rho(np.arange(6) * np.pi / 3)).mean(0).T
+    x_atlas[corner] = c6_mean(t_in, x_atlas[corner])
     fast = atlas.to_vertices(conv(atlas.to_atlas(x_atlas[None])))[0]
     slow = reference_conv(conv, geo, atlas, to_atlas_frame(x_atlas, t_in, -1))
     assert (to_atlas_frame(slow, t_out, +1) - fast).abs().max() < TOL
     assert fast.abs().max() > 1e-3
     # the gauge change is not trivial and the seams matter: naive padding disagrees
     assert np.any(g != 0)
-    naive = IcoConv(t_in, t_out, level, transport=False).double()
+    naive = IcoConv(t_in, t_out, atlas, transport=False).double()
     naive.load_state_dict(conv.state_dict())
     fast_naive = atlas.to_vertices(naive(atlas.to_atlas(x_atlas[None])))[0]
     assert (to_atlas_frame(slow, t_out, +1) - fast_naive).abs().max() > 1e-3
 
 
-def test_bad_arguments():
+def test_bad_arguments(ico_atlas):
+    atlas1, atlas2 = ico_atlas(1), ico_atlas(2)
     with pytest.raises(ValueError, match="fast path supports"):
-        IcoConv(FieldType("2x1"), C6("reg"), 1)
-    with pytest.raises(ValueError, match="fine level"):
-        IcoPool(0, C6("reg"))
-    with pytest.raises(ValueError, match="mode"):
-        IcoPool(1, C6("reg"), mode="median")
-    with pytest.raises(ValueError, match="max pooling is equivariant only"):
-        IcoPool(1, C6("1x1"))
-    with pytest.raises(ValueError, match="trivial and regular"):
-        GroupPool(C6("1x2"))
+        IcoConv(FieldType("2x1"), C6("reg"), atlas1)
+    with pytest.raises(TypeError, match="IcoAtlas"):
+        IcoConv(C6("reg"), C6("reg"), 1)
+    with pytest.raises(ValueError, match="level >= 1"):
+        IcoPool(C6("reg"), ico_atlas(0), ico_atlas(0))
+    with pytest.raises(ValueError, match="consecutive levels"):
+        IcoPool(C6("reg"), atlas2, ico_atlas(0))
+    with pytest.raises(ValueError, match="reduce"):
+        IcoPool(C6("reg"), atlas1, ico_atlas(0), reduce="median")
     with pytest.raises(ValueError, match="atlas tensor"):
-        IcoConv(C6("reg"), C6("reg"), 1)(torch.zeros(1, 6, 10))
+        IcoConv(C6("reg"), C6("reg"), atlas1)(torch.zeros(1, 6, 10))
     with pytest.raises(ValueError, match="atlas tensor"):
-        IcoUnpool(2, C6("reg"))(torch.zeros(1, 6, 162))
+        IcoUnpool(C6("reg"), atlas2, atlas1)(torch.zeros(1, 6, 162))
+
+
+def test_tables_are_read_only(ico_atlas):
+    """The atlas and the solver's bases are shared between layers: nobody may write to them."""
+    atlas = ico_atlas(1)
+    for name in ("vertex_of_atlas", "neighbours", "shifts", "pad_source", "pad_shift", "corners"):
+        assert not getattr(atlas, name).flags.writeable, name
+    assert not kernel_basis("reg", "reg").flags.writeable
 
 
 KINDS = ["0", "1", "2", "3", "reg"]
@@ -304,20 +337,20 @@ def test_kernel_basis_solves_the_constraint(out_kind, in_kind):
 
 class IrrepCNN(torch.nn.Module):
     """IcoConv with irreps of every order, regular and trivial fields; ReLU on trivial and regular
-    channels only (irreps pass linearly); mean pooling; trivial per-vertex readout."""
+    channels only (irreps pass linearly); mean or max-by-norm pooling; trivial per-vertex readout."""
 
-    def __init__(self, transport=True):
+    def __init__(self, ico_atlas, transport=True, reduce="mean"):
         super().__init__()
         t1, t2 = C6("1x0 + 1x1 + 1x2 + 1x3 + 1xreg"), C6("2x1 + 1x2 + 1xreg + 1x0")
         self.atlas2, self.atlas1 = ico_atlas(2), ico_atlas(1)
         self.convs = torch.nn.ModuleList(
             [
-                IcoConv(C6("2x0"), t1, 2, transport=transport),
-                IcoConv(t1, t2, 2, transport=transport),
-                IcoConv(t2, C6("3x0"), 1, transport=transport),
+                IcoConv(C6("2x0"), t1, self.atlas2, transport=transport),
+                IcoConv(t1, t2, self.atlas2, transport=transport),
+                IcoConv(t2, C6("3x0"), self.atlas1, transport=transport),
             ]
         )
-        self.pool = IcoPool(2, t2, mode="mean", transport=transport)
+        self.pool = IcoPool(t2, self.atlas2, self.atlas1, reduce=reduce, transport=transport)
         self.masks = [torch.tensor([1.0] + [0.0] * 6 + [1.0] * 6), torch.tensor([0.0] * 6 + [1.0] * 7)]
         with torch.no_grad():
             for conv in self.convs:
@@ -333,31 +366,33 @@ class IrrepCNN(torch.nn.Module):
         return self.atlas1.to_vertices(y), y.mean(-1)
 
 
-def test_irrep_network_invariant_under_all_60_rotations(rotations):
+@pytest.mark.parametrize("reduce", ["mean", "max"])
+def test_irrep_network_invariant_under_all_60_rotations(rotations, reduce, ico_atlas):
+    """Irreps through convolutions and pooling (max: the field of largest norm, nn.pooling.max_scores)."""
     torch.manual_seed(5)
-    model = IrrepCNN().double()
+    model = IrrepCNN(ico_atlas, reduce=reduce).double()
     x = torch.randn(2, 162, 2, dtype=torch.float64)
     errors, local = rotation_errors(model, rotations, x)
     assert local.abs().mean() > 1e-3
     assert errors.max() < TOL, errors.max()
     # the irreps carry signal: zeroing their ring transport (naive padding) breaks invariance
-    naive = IrrepCNN(transport=False).double()
+    naive = IrrepCNN(ico_atlas, transport=False, reduce=reduce).double()
     naive.load_state_dict(model.state_dict())
     errors, _ = rotation_errors(naive, rotations, x)
     assert (errors > 1e-6).sum() >= 50, errors
 
 
+@pytest.mark.parametrize("level", [0, 1])
 @pytest.mark.parametrize("spec", ["2x0 + 1xreg", "1x1 + 1x2 + 1x3 + 1x0"])
-def test_icoconv_gradients_match_finite_differences(spec):
+def test_icoconv_gradients_match_finite_differences(spec, level, ico_atlas):
     """The custom backward of the ring read, the corrections and the corner rule (gradcheck)."""
     torch.manual_seed(6)
-    for level in (0, 1):
-        conv = IcoConv(C6(spec), C6("1x1 + 1xreg + 1x0"), level).double()
-        with torch.no_grad():
-            conv.bias.normal_()
-        x = torch.randn(2, C6(spec).dim, 10 * 4**level + 2, dtype=torch.float64, requires_grad=True)
-        torch.autograd.gradcheck(conv, (x,))
-        params = (conv.weight, conv.bias)
-        torch.autograd.gradcheck(
-            lambda w_, b_: torch.func.functional_call(conv, {"weight": w_, "bias": b_}, (x.detach(),)), params
-        )
+    conv = IcoConv(C6(spec), C6("1x1 + 1xreg + 1x0"), ico_atlas(level)).double()
+    with torch.no_grad():
+        conv.bias.normal_()
+    x = torch.randn(2, C6(spec).dim, 10 * 4**level + 2, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(conv, (x,))
+    params = (conv.weight, conv.bias)
+    torch.autograd.gradcheck(
+        lambda w_, b_: torch.func.functional_call(conv, {"weight": w_, "bias": b_}, (x.detach(),)), params
+    )

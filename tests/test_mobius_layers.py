@@ -1,21 +1,13 @@
-"""Nonlinearities, batch norm, pooling and whole models on the Möbius strip's grid path."""
+"""The shared layers of gaugeconv.nn on the Möbius strip's grid path (channel axis dim=1):
+NormNonlinearity, FieldBatchNorm, InvariantReadout as global pooling; MobiusPool; whole models."""
 
 import pytest
 import torch
 from torch import nn
 
 from gaugeconv.groups import FieldType
-from gaugeconv.mobius import (
-    MobiusBatchNorm,
-    MobiusConv,
-    MobiusGlobalPool,
-    MobiusNonlinearity,
-    MobiusPool,
-    periodic_pad,
-    pooled_width,
-    seam_matrix,
-    shift,
-)
+from gaugeconv.mobius import MobiusConv, MobiusPool, periodic_pad, pooled_width, shift
+from gaugeconv.nn import FieldBatchNorm, InvariantReadout, NormNonlinearity
 
 TYPES = {
     "trivial": FieldType("2x0", group="D1"),
@@ -28,7 +20,28 @@ L = 8
 
 
 def seam(t):
-    return torch.as_tensor(seam_matrix(t))
+    """The field type (shift applies its seam action rho(F))."""
+    return t
+
+
+def strip_nonlinearity(t):
+    return NormNonlinearity(t, dim=1)
+
+
+def strip_batchnorm(t):
+    return FieldBatchNorm(t, dim=1)
+
+
+class GlobalInvariants(nn.Module):
+    """Global max pooling of the per-pixel invariants (trivial values, norms, regular max): one
+    number per invariant channel, unchanged by every shift. (B, C, W, L) -> (B, D)."""
+
+    def __init__(self, t):
+        super().__init__()
+        self.readout = InvariantReadout(t, reduce="max", dim=1)
+
+    def forward(self, x):
+        return self.readout(x).flatten(2).amax(-1)
 
 
 def randomise(module):
@@ -50,13 +63,13 @@ def max_shift_error(f, x, a_in, a_out, shifts, out_step=1):
 
 
 @pytest.mark.parametrize("name", list(TYPES))
-@pytest.mark.parametrize("make", [MobiusNonlinearity, MobiusBatchNorm], ids=["nonlinearity", "batchnorm"])
+@pytest.mark.parametrize("make", [strip_nonlinearity, strip_batchnorm], ids=["nonlinearity", "batchnorm"])
 @pytest.mark.parametrize("training", [True, False])
 def test_pointwise_layers_commute_with_every_shift(name, make, training):
     t = TYPES[name]
     layer = randomise(make(t)).train(training)
     x = features(t, 5)
-    if make is MobiusBatchNorm and not training:
+    if make is strip_batchnorm and not training:
         layer.train()(x)  # fill the running statistics
         layer.eval()
     assert max_shift_error(layer, x, seam(t), seam(t), range(-L, 2 * L + 1)) < 1e-10
@@ -64,7 +77,9 @@ def test_pointwise_layers_commute_with_every_shift(name, make, training):
 
 def test_norm_nonlinearity_is_odd_on_sign_fields_and_not_linear():
     t = TYPES["sign"]
-    layer = MobiusNonlinearity(t, bias_init=-0.5).double()
+    layer = NormNonlinearity(t, dim=1).double()
+    with torch.no_grad():
+        layer.bias.fill_(-0.5)
     x = features(t, 5)
     torch.testing.assert_close(layer(-x), -layer(x))
     expect = torch.sign(x) * torch.relu(x.abs() - 0.5)
@@ -73,7 +88,7 @@ def test_norm_nonlinearity_is_odd_on_sign_fields_and_not_linear():
 
 def test_batchnorm_normalises_per_field():
     t = TYPES["mixed"]
-    layer = MobiusBatchNorm(t).double()
+    layer = FieldBatchNorm(t, dim=1).double()
     x = 3.0 + 2.0 * features(t, 5)
     y = layer(x)
     torch.testing.assert_close(y[:, 0].mean(), torch.tensor(0.0, dtype=torch.float64), atol=1e-12, rtol=0)
@@ -82,18 +97,18 @@ def test_batchnorm_normalises_per_field():
 
 
 @pytest.mark.parametrize("width", [6, 7])
-@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("reduce", ["max", "mean"])
 @pytest.mark.parametrize("name", list(TYPES))
-def test_pooling_commutes_with_shifts_by_multiples_of_its_stride(width, mode, name):
+def test_pooling_commutes_with_shifts_by_multiples_of_its_stride(width, reduce, name):
     t = TYPES[name]
     a = seam(t)
     x = features(t, width)
-    along = MobiusPool(t, along=True, across=False, mode=mode)
-    both = MobiusPool(t, along=True, across=True, mode=mode)
+    along = MobiusPool(t, along=True, across=False, reduce=reduce)
+    both = MobiusPool(t, along=True, across=True, reduce=reduce)
     assert both(x).shape == (3, t.dim, pooled_width(width), L // 2)
     assert max_shift_error(along, x, a, a, range(-L, 2 * L + 1, 2), out_step=2) < 1e-10
     assert max_shift_error(both, x, a, a, range(-L, 2 * L + 1, 2), out_step=2) < 1e-10
-    across = MobiusPool(t, along=False, across=True, mode=mode)
+    across = MobiusPool(t, along=False, across=True, reduce=reduce)
     assert max_shift_error(across, x, a, a, range(-L, 2 * L + 1)) < 1e-10
     # odd shifts do not survive pooling along (aliasing): the check above is sensitive
     assert max_shift_error(along, x, a, a, [1]) > 1e-3
@@ -122,23 +137,23 @@ def test_negative_control_asymmetric_pooling_across_breaks_the_mirror():
 @pytest.mark.parametrize("name", list(TYPES))
 def test_global_pool_is_invariant_to_every_shift(name):
     t = TYPES[name]
-    pool = MobiusGlobalPool(t)
+    pool = GlobalInvariants(t)
     x = features(t, 5)
     y = pool(x)
-    assert y.shape == (3, pool.n_fields)
-    for s in range(-L, 2 * L + 1):
-        assert (pool(shift(x, seam(t), s)) - y).abs().max().item() < 1e-12
+    assert y.shape == (3, t.n_fields)
+    errors = [(pool(shift(x, seam(t), s)) - y).abs().max().item() for s in range(-L, 2 * L + 1)]
+    assert max(errors) < 1e-12, errors
 
 
 def model(t_in, t_hidden, padding="seam"):
     layers = [
         MobiusConv(t_in, t_hidden),
-        MobiusBatchNorm(t_hidden),
-        MobiusNonlinearity(t_hidden),
+        strip_batchnorm(t_hidden),
+        strip_nonlinearity(t_hidden),
         MobiusPool(t_hidden, along=True, across=True),
         MobiusConv(t_hidden, t_hidden, kernel_size=5),
-        MobiusBatchNorm(t_hidden),
-        MobiusNonlinearity(t_hidden),
+        strip_batchnorm(t_hidden),
+        strip_nonlinearity(t_hidden),
         MobiusPool(t_hidden, along=True, across=True),
         MobiusConv(t_hidden, t_hidden),
     ]
@@ -158,13 +173,13 @@ def model(t_in, t_hidden, padding="seam"):
 def test_whole_model_commutes_with_shifts_by_multiples_of_total_stride(width, hidden):
     t_in, t_h = TYPES["trivial"], TYPES[hidden]
     net = model(t_in, t_h)
-    pool = MobiusGlobalPool(t_h)
+    pool = GlobalInvariants(t_h)
     x = features(t_in, width, length=2 * L)  # total stride 4 along: 16 -> 4 columns
     shifts = range(-2 * L, 4 * L + 1, 4)
     assert max_shift_error(net, x, seam(t_in), seam(t_h), shifts, out_step=4) < 1e-10
     y = pool(net(x))
-    for s in shifts:
-        assert (pool(net(shift(x, seam(t_in), s))) - y).abs().max().item() < 1e-10
+    errors = [(pool(net(shift(x, seam(t_in), s))) - y).abs().max().item() for s in shifts]
+    assert max(errors) < 1e-10, errors
     # negative control: the same model with naive periodic padding is not invariant
     naive = model(t_in, t_h, padding="periodic")
     y = pool(naive(x))
@@ -176,13 +191,13 @@ def test_pool_bad_input():
     t = TYPES["trivial"]
     with pytest.raises(ValueError, match="even length"):
         MobiusPool(t)(features(t, 5, length=7))
-    with pytest.raises(ValueError, match="mode"):
-        MobiusPool(t, mode="median")
-    with pytest.raises(ValueError, match="expected features"):
-        MobiusGlobalPool(t)(torch.zeros(1, 3, 5, 8))
+    with pytest.raises(ValueError, match="reduce"):
+        MobiusPool(t, reduce="median")
+    with pytest.raises(ValueError, match="Möbius"):
+        MobiusPool(FieldType("2x0"))
 
 
-@pytest.mark.parametrize("make", [MobiusNonlinearity, MobiusBatchNorm, MobiusGlobalPool, MobiusPool])
+@pytest.mark.parametrize("make", [strip_nonlinearity, strip_batchnorm, GlobalInvariants, MobiusPool])
 def test_layers_reject_wrong_channel_counts(make):
-    with pytest.raises(ValueError, match="expected features"):
+    with pytest.raises(ValueError, match="expected|channels"):
         make(TYPES["mixed"])(torch.zeros(1, 2, 5, 8))

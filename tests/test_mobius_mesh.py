@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from gaugeconv import preprocess, shapes
-from gaugeconv.groups import FieldType
-from gaugeconv.mobius import MobiusConv, field_layout
+from gaugeconv.groups import FieldType, o2_inverse
+from gaugeconv.mobius import MobiusConv, check_strip_type, mirror
 from gaugeconv.mobius.mesh import flip_reduction, grid_to_vertices, vertices_to_grid
 
 W, L = 5, 8  # rows across, columns along; unit spacing: length L, width W - 1
@@ -68,12 +68,11 @@ def reference_conv(x, g, conv, table):
     """y_p = sum_q K(offset_pq) rho_in(T_pq) x_q + bias, per vertex; x (B, V, C_in) -> (B, V, C_out)."""
     kernel = conv.kernel().detach()
     h = conv.kernel_size // 2
-    rho_f = torch.as_tensor(conv.in_type.rho(0.0, flip=True))
     bias = conv.bias_vector().detach()
     out = torch.zeros(x.shape[0], g.n_vertices, conv.out_type.dim, dtype=x.dtype)
     for p, found in enumerate(table):
         for (a, b), (q, f) in found.items():
-            xq = x[:, q] @ rho_f.T if f else x[:, q]
+            xq = conv.in_type.act(x[:, q], 0.0, f)  # rho_in(F**f)
             out[:, p] += xq @ kernel[:, :, a + h, b + h].T
         out[:, p] += bias
     return out
@@ -104,13 +103,11 @@ def reduce(g):
     return angle, flip, g.gauge_transform(angle, flip)
 
 
-def rho(t, angle, flip):
-    return torch.as_tensor(t.rho(angle, flip))  # (V, C, C)
-
-
-def to_gauge(x, mats):
-    """x (B, V, C), mats (V, C, C): x_p -> mats_p x_p."""
-    return torch.einsum("vdc,bvc->bvd", mats, x)  # v: vertex, c/d: channels
+def act(t, x, angle, flip, inverse=False):
+    """x (B, V, C) -> rho(h_p) x_p (or rho(h_p)^-1 x_p) with h_p = R(angle_p) F**flip_p."""
+    if inverse:
+        angle, flip = o2_inverse(angle, flip)
+    return t.act(x, angle, flip)
 
 
 def make_conv(t_in, t_out, k):
@@ -153,16 +150,15 @@ def test_grid_path_equals_mesh_path(geometry, t_in, t_out, k):
     x = grid_features(t_in)
     s = chart_flips(red)
     # chart gauge -> reduced gauge: rho(F) where the reduced e2 points to decreasing rows
-    f_in = rho(t_in, np.zeros(len(s)), s)
-    f_out = rho(t_out, np.zeros(len(s)), s)
-    y_mesh = reference_conv(to_gauge(grid_to_vertices(x), f_in), red, conv, table)
+    zero = np.zeros(len(s))
+    y_mesh = reference_conv(act(t_in, grid_to_vertices(x), zero, s), red, conv, table)
     y_grid = grid_to_vertices(conv(x))
-    assert (to_gauge(y_mesh, f_out) - y_grid).abs().max().item() < 1e-10
+    assert (act(t_out, y_mesh, zero, s) - y_grid).abs().max().item() < 1e-10
     torch.testing.assert_close(vertices_to_grid(grid_to_vertices(x), W), x, rtol=0, atol=0)
     # negative control: the same neighbours and offsets with every transporter set to the identity
     table_broken = [{key: (q, False) for key, (q, _) in found.items()} for found in table]
-    y_broken = reference_conv(to_gauge(grid_to_vertices(x), f_in), red, conv, table_broken)
-    assert (to_gauge(y_broken, f_out) - y_grid).abs().max().item() > 1e-3
+    y_broken = reference_conv(act(t_in, grid_to_vertices(x), zero, s), red, conv, table_broken)
+    assert (act(t_out, y_broken, zero, s) - y_grid).abs().max().item() > 1e-3
 
 
 @pytest.mark.parametrize("t_in, t_out", [(D1_TYPES[0], D1_TYPES[1]), (O2_TYPES[0], O2_TYPES[1])])
@@ -174,10 +170,9 @@ def test_mesh_path_commutes_with_random_gauge_flips(geometry, t_in, t_out):
     conv = make_conv(t_in, t_out, 3)
     x = grid_to_vertices(grid_features(t_in))
     y = reference_conv(x, red, conv, stencil(red, 1))
-    h_in = rho(t_in, np.zeros(len(flips)), flips)  # F is its own inverse
-    h_out = rho(t_out, np.zeros(len(flips)), flips)
-    y_flipped = reference_conv(to_gauge(x, h_in), flipped, conv, stencil(flipped, 1))
-    assert (y_flipped - to_gauge(y, h_out)).abs().max().item() < 1e-10
+    zero = np.zeros(len(flips))  # F is its own inverse
+    y_flipped = reference_conv(act(t_in, x, zero, flips), flipped, conv, stencil(flipped, 1))
+    assert (y_flipped - act(t_out, y, zero, flips)).abs().max().item() < 1e-10
 
 
 def test_mesh_path_with_random_o2_gauges_equals_grid_path(geometry):
@@ -195,22 +190,25 @@ def test_mesh_path_with_random_o2_gauges_equals_grid_path(geometry):
         r_angle, r_flip, red = reduce(g)
         s = chart_flips(red)
         # own gauge <- reduced <- chart: x_own = rho(r) rho(F**s) x_chart
-        own_in = rho(t_in, r_angle, r_flip) @ rho(t_in, np.zeros(n), s)
-        own_out = rho(t_out, r_angle, r_flip) @ rho(t_out, np.zeros(n), s)
-        x_own = to_gauge(grid_to_vertices(x), own_in)
-        x_red = to_gauge(x_own, torch.linalg.inv(rho(t_in, r_angle, r_flip)))
-        y_own = to_gauge(reference_conv(x_red, red, conv, stencil(red, 1)), rho(t_out, r_angle, r_flip))
-        y_chart = to_gauge(y_own, torch.linalg.inv(own_out))
+        zero = np.zeros(n)
+        x_own = act(t_in, act(t_in, grid_to_vertices(x), zero, s), r_angle, r_flip)
+        x_red = act(t_in, x_own, r_angle, r_flip, inverse=True)
+        y_own = act(t_out, reference_conv(x_red, red, conv, stencil(red, 1)), r_angle, r_flip)
+        y_chart = act(t_out, act(t_out, y_own, r_angle, r_flip, inverse=True), zero, s)  # F**s is an involution
         assert (y_chart - y_grid).abs().max().item() < 1e-10
         outputs.append(y_own)
     # features in the transformed gauges are rho(h^-1) of the originals
-    h_inv = torch.linalg.inv(rho(t_out, h_angle, h_flip))
-    assert (outputs[1] - to_gauge(outputs[0], h_inv)).abs().max().item() < 1e-10
+    assert (outputs[1] - act(t_out, outputs[0], h_angle, h_flip, inverse=True)).abs().max().item() < 1e-10
 
 
-def test_layout_of_o2_irreps_on_the_strip():
-    layout = field_layout(O2_TYPES[0])
-    assert layout.kinds == ("trivial", "sign", "irrep") and layout.dim == 4
+def test_o2_irreps_on_the_strip_act_through_the_flip():
+    """O(2) types live on the strip through their restriction to {e, F}: the seam mirrors the rows
+    and applies rho(F) = diag(1, -1) to an irrep, -1 to a sign field."""
+    t = check_strip_type(O2_TYPES[0])  # 0 + 0- + 1
+    x = grid_features(t)
+    flipped = mirror(x, t)
+    torch.testing.assert_close(flipped[:, [0, 2]], x[:, [0, 2]].flip(-2), rtol=0, atol=0)
+    torch.testing.assert_close(flipped[:, [1, 3]], -x[:, [1, 3]].flip(-2), rtol=0, atol=0)
 
 
 def test_layout_helpers_reject_bad_shapes():

@@ -5,7 +5,10 @@ import pytest
 import torch
 
 from gaugeconv import FieldType, preprocess, shapes
+from gaugeconv.nn import GaugeConv, InvariantReadout, global_pool
 from gaugeconv.testing import (
+    TOLERANCE,
+    assert_gauge_equivariant,
     check_gauge_equivariance,
     check_isometry_invariance,
     identity_transporters,
@@ -38,16 +41,17 @@ def test_transform_features_is_rho_of_inverse():
     torch.testing.assert_close(back, y)
 
 
-def test_identity_transporters_numpy_and_torch():
-    g = preprocess(shapes.mobius(n_length=12, n_width=3))
-    for geo in (g, g.to_torch(torch.float64)):
-        broken = identity_transporters(geo)
-        assert float(abs(broken.transport_angle).max()) == 0 and not bool(broken.transport_flip.any())
-        assert broken.log_theta is geo.log_theta
+@pytest.mark.parametrize("as_torch", [False, True])
+def test_identity_transporters_numpy_and_torch(mobius_geometry, as_torch):
+    geo = mobius_geometry.to_torch(torch.float64) if as_torch else mobius_geometry
+    broken = identity_transporters(geo)
+    assert float(abs(broken.transport_angle).max()) == 0 and not bool(broken.transport_flip.any())
+    assert broken.log_theta is geo.log_theta
+    assert float(abs(geo.transport_angle).max()) > 0.1  # the original is untouched
 
 
-def test_checker_catches_a_non_equivariant_model():
-    g = preprocess(shapes.disc(n_rings=2))
+def test_checker_catches_a_non_equivariant_model(disc_geometry):
+    g = disc_geometry
     t = FieldType("0 + 1")
 
     def leaks_angles(x, geometry):  # adds the raw gauge angle of the first edge: not equivariant
@@ -66,3 +70,37 @@ def test_random_isometry_preserves_intrinsic_geometry():
     np.testing.assert_allclose(g1.vertex_area, g0.vertex_area[perm], atol=1e-12)
     assert not np.allclose(moved.vertices, mesh.vertices[perm])
     assert check_isometry_invariance(lambda x, g: g.vertex_area[:, None] * x, mesh) < 1e-12
+
+
+class _Invariant(torch.nn.Module):
+    """conv -> readout -> mean over the mesh: an invariant (G, C) output; says so by out_type = None."""
+
+    def __init__(self, in_type):
+        super().__init__()
+        self.in_type, self.out_type = in_type, None
+        self.conv = GaugeConv(in_type, FieldType("2x0 + 2x1", group=in_type.group))
+        self.readout = InvariantReadout(self.conv.out_type)
+
+    def forward(self, x, geometry):
+        return global_pool(self.readout(self.conv(x, geometry)), geometry)
+
+
+def test_assert_gauge_equivariant_reads_the_field_types(mobius_geometry):
+    t_in, t_out = FieldType("0 + 0- + 1", group="O2"), FieldType("2x0 + 2", group="O2")
+    conv = GaugeConv(t_in, t_out).double()
+    err = assert_gauge_equivariant(conv, mobius_geometry)  # types from conv.in_type / conv.out_type
+    assert 0 <= err <= TOLERANCE[torch.float64]
+    assert assert_gauge_equivariant(_Invariant(t_in).double(), mobius_geometry, batch=2) <= TOLERANCE[torch.float64]
+    assert_gauge_equivariant(conv.float(), mobius_geometry, dtype=torch.float32)
+
+
+def test_assert_gauge_equivariant_raises_with_the_error(mobius_geometry, disc_geometry):
+    conv = GaugeConv(FieldType("0 + 1"), FieldType("0 + 1")).double()
+    with pytest.raises(AssertionError, match=r"error \d\.\d+e[-+]\d+ exceeds the torch.float64 tolerance 1e-10"):
+        assert_gauge_equivariant(conv, disc_geometry, corrupt=identity_transporters)
+    with pytest.raises(AssertionError, match="invariance error"):  # a vector output read as invariant
+        assert_gauge_equivariant(conv, disc_geometry, out_type=None)
+    with pytest.raises(ValueError, match="in_type"):
+        assert_gauge_equivariant(lambda x, g: x, disc_geometry)
+    with pytest.raises(ValueError, match="structure group is O2"):  # an SO2 model on the Möbius strip
+        assert_gauge_equivariant(conv, mobius_geometry)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from gaugeconv import FieldType, preprocess
+from gaugeconv.models import GaugeUNet
 from gaugeconv.shapes import icosahedron, mobius, torus
-from gaugeconv.testing import check_gauge_equivariance, randomize_parameters
-from gaugeconv.unet import GaugeUNet
+from gaugeconv.testing import assert_gauge_equivariant, randomize_parameters
 
 
 def randomize(model, seed=0):
@@ -63,34 +63,38 @@ def setup(request):
     make, spec_in, specs, spec_out, group = CASES[request.param]
     geometry = preprocess(make(), levels=2)
     widths = [FieldType(s, group=group) for s in specs]
-    model = GaugeUNet(FieldType(spec_in, group=group), widths, FieldType(spec_out, group=group), rings=2)
+    model = GaugeUNet(FieldType(spec_in, group=group), FieldType(spec_out, group=group), widths, rings=2)
     return geometry, randomize(model.double())
 
 
 def test_unet_is_equivariant(setup):
     geometry, model = setup
     assert all(b.abs().min() > 0 for n, b in model.named_parameters() if n.endswith("bias"))
-    err = check_gauge_equivariance(model, geometry, model.in_type, model.out_type, batch=2)
-    assert err < 1e-9
-    for corrupt in (break_pools, break_levels):
-        bad = check_gauge_equivariance(model, geometry, model.in_type, model.out_type, corrupt=corrupt)
-        assert bad > 1e-3
+    assert_gauge_equivariant(model, geometry, batch=2)
+
+
+@pytest.mark.parametrize("corrupt", [break_pools, break_levels])
+def test_unet_negative_controls(setup, corrupt):
+    """Broken pooling transporters, or broken transporters of the coarse levels: the check fails."""
+    geometry, model = setup
+    with pytest.raises(AssertionError, match="exceeds"):
+        assert_gauge_equivariant(model, geometry, corrupt=corrupt)
 
 
 def test_unet_needs_levels():
-    model = GaugeUNet(FieldType("1x0"), [FieldType("2x0"), FieldType("2x0")], FieldType("1x0"))
+    model = GaugeUNet(FieldType("1x0"), FieldType("1x0"), [FieldType("2x0"), FieldType("2x0")])
     g = preprocess(icosahedron(1)).to_torch()
     with pytest.raises(ValueError, match="levels=1"):
         model(torch.zeros(g.n_vertices, 1), g)
     with pytest.raises(ValueError, match="one group"):
-        GaugeUNet(FieldType("1x0"), [FieldType("2x0", group="O2")], FieldType("1x0"))
+        GaugeUNet(FieldType("1x0"), FieldType("1x0"), [FieldType("2x0", group="O2")])
 
 
 def test_unet_trains():
     torch.manual_seed(0)
     g = preprocess(icosahedron(2), levels=2).to_torch()
     x = torch.as_tensor(g.vertices[:, :1].numpy())  # a smooth scalar target: fit z to itself via coarse levels
-    model = GaugeUNet(FieldType("1x0"), [FieldType("4x0 + 2x1")] * 3, FieldType("1x0"))
+    model = GaugeUNet(FieldType("1x0"), FieldType("1x0"), [FieldType("4x0 + 2x1")] * 3)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(20):
@@ -108,7 +112,7 @@ def test_batched_geometry_gives_the_same_outputs():
     torch.manual_seed(0)
     ga = preprocess(icosahedron(2), levels=2)
     gb = preprocess(torus(n_major=24, n_minor=8), levels=2)
-    model = randomize(GaugeUNet(FieldType("1x0"), [FieldType("2x0 + 1x1")] * 3, FieldType("2x0 + 1x1")).double())
+    model = randomize(GaugeUNet(FieldType("1x0"), FieldType("2x0 + 1x1"), [FieldType("2x0 + 1x1")] * 3).double())
     both = type(ga).batch([ga, gb]).to_torch(torch.float64)
     assert [lv.graph_sizes for lv in both.levels] == [
         (lv_a.n_vertices, lv_b.n_vertices) for lv_a, lv_b in zip(ga.levels, gb.levels)

@@ -35,14 +35,15 @@ outside a chart from the mesh's fan order. numpy only; the torch layers read the
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from ..shapes import icosahedron
 
 #: Lattice offsets ``(ds, dt)`` of the six directions ``d = 0..5`` (angle ``60 d`` degrees).
 DIRECTIONS = np.array([(1, 1), (1, 0), (0, -1), (-1, -1), (-1, 0), (0, 1)], dtype=np.int64)
+DIRECTIONS.flags.writeable = False
+
+__all__ = ["DIRECTIONS", "IcoAtlas"]
 
 
 def _fan_successor(faces: np.ndarray, n_vertices: int):
@@ -56,6 +57,15 @@ def _fan_successor(faces: np.ndarray, n_vertices: int):
     return key[order], b[order]
 
 
+def _like(x, index: np.ndarray):
+    """``index`` as an index for ``x``: a torch tensor on x's device for torch inputs."""
+    if isinstance(x, np.ndarray):
+        return index
+    import torch
+
+    return torch.tensor(index, device=x.device)
+
+
 def _lookup(keys, values, query):
     pos = np.searchsorted(keys, query)
     pos = np.minimum(pos, len(keys) - 1)
@@ -65,7 +75,10 @@ def _lookup(keys, values, query):
 
 
 class IcoAtlas:
-    """Chart layout, neighbours and seam transport of the icosahedron at one level.
+    """Chart layout, neighbours and seam transport of the icosahedron at one level (numpy).
+
+    Build it once per level and pass it to the layers (``IcoConv(in_type, out_type, atlas)``): they
+    read its tables into buffers. Every array attribute is read-only.
 
     Parameters
     ----------
@@ -163,6 +176,9 @@ class IcoAtlas:
         self.shifts[regular] = np.where(q_regular, shift, 0)
 
         self._build_padding(regular, kc, sc, tc)
+        for value in vars(self).values():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -252,12 +268,12 @@ class IcoAtlas:
         Works for numpy arrays and torch tensors.
         """
         self._check_vertices(x, -2)
-        return x[..., self.vertex_of_atlas, :].swapaxes(-1, -2)
+        return x[..., _like(x, self.vertex_of_atlas), :].swapaxes(-1, -2)
 
     def to_vertices(self, y):
         """Atlas tensor ``(..., C, V)`` -> per-vertex features ``(..., V, C)`` in mesh order."""
         self._check_vertices(y, -1)
-        return y[..., self.atlas_of_vertex].swapaxes(-1, -2)
+        return y[..., _like(y, self.atlas_of_vertex)].swapaxes(-1, -2)
 
     def charts(self, y):
         """View of the chart cells of an atlas tensor: ``(..., C, V)`` -> ``(..., C, 5, n, 2n)``."""
@@ -278,9 +294,3 @@ class IcoAtlas:
 
     def __repr__(self) -> str:
         return f"IcoAtlas(level={self.level}: 5 charts of {self.n}x{2 * self.n}, V={self.n_vertices})"
-
-
-@lru_cache(maxsize=16)
-def ico_atlas(level: int) -> IcoAtlas:
-    """The (cached) :class:`IcoAtlas` of a level; layers share it."""
-    return IcoAtlas(level)

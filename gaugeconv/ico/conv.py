@@ -3,22 +3,23 @@
 The kernel has a centre tap and six taps at the lattice directions ``d = 0..5`` (60 d degrees).
 Gauge equivariance (the p6 weight sharing) asks the kernel ``K[:, :, tap]`` (output x input
 channels) to satisfy ``K[:, :, g tap] = rho_out(g) K[:, :, tap] rho_in(g)^T`` for the rotation g by
-60 degrees, which moves tap ``d -> d + 1`` and fixes the centre. :func:`kernel_basis` solves this
-for every pair of field kinds: the group average (Reynolds projector) of each elementary kernel,
-keeping the linearly independent ones, scaled to a largest entry of 1. For permutation
+60 degrees, which moves tap ``d -> d + 1`` and fixes the centre. That is an intertwiner from
+``(C6 on the 7 taps) (x) rho_in`` to ``rho_out``, found per pair of field kinds by the library's
+one solver (:func:`gaugeconv.nn.kernel.intertwiner_basis`, :func:`kernel_basis`). For permutation
 representations (trivial and regular fields) these are exactly the indicators of the orbits of
 kernel entries: 42 weights per (regular, regular) pair of fields, 7 per (trivial, regular) or
-(regular, trivial), 2 per (trivial, trivial) (centre and ring); irreps get their rotation-steerable
-kernels from the same average.
+(regular, trivial), 2 per (trivial, trivial) (centre and ring); irreps get their
+rotation-steerable kernels from the same solver. The bias lives on the C6-invariant vectors
+(:func:`gaugeconv.nn.kernel.invariant_basis`).
 
 Forward: ONE ``conv2d`` with zero padding over the five charts as a batch ``(5 B, C, n, 2n)``,
 the very call a plain chart CNN makes, then a correction on the one-cell ring around every
 chart, where the zero padding read 0 instead of the transported border: the two outer kernel
 taps of each side times the transported border cells read as im2col patches
-(:func:`transport_table`), one batched matrix product for the rows above and below each chart
-and one for the columns left and right. The patches are about ``6 / n`` of the cells. The corners
-are set by the corner rule (:class:`CornerRule`). The layer is one autograd node whose backward
-keeps it to one copy of the features each way.
+(:func:`~gaugeconv.ico.tables.transport_table`), one batched matrix product for the rows above and
+below each chart and one for the columns left and right. The patches are about ``6 / n`` of the
+cells. The corners are set by the corner rule (:class:`CornerRule`). The layer is one autograd
+node whose backward keeps it to one copy of the features each way.
 """
 
 from __future__ import annotations
@@ -32,18 +33,14 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
-from ..groups import FieldType
-from .atlas import DIRECTIONS, ico_atlas
-from .padding import (
-    C6_STEP,
-    CornerRule,
-    SparseRead,
-    border_cells,
-    check_c6_type,
-    corner_table,
-    nonzeros,
-    transport_table,
-)
+from ..groups import FieldType, group_elements
+from ..nn.kernel import intertwiner_basis, invariant_basis, tile_basis
+from ..nn.util import SparseRead, as_tensor
+from .atlas import DIRECTIONS, IcoAtlas
+from .padding import CornerRule
+from .tables import border_cells, check_atlas, check_c6_type, corner_table, transport_table
+
+__all__ = ["IcoConv", "kernel_basis"]
 
 #: (row, column) of the 3x3 conv2d kernel for the centre and the six directions.
 TAPS = np.concatenate([[(1, 1)], DIRECTIONS + 1])
@@ -51,26 +48,17 @@ TAPS = np.concatenate([[(1, 1)], DIRECTIONS + 1])
 TAP_ACTION = np.array([0, 2, 3, 4, 5, 6, 1])
 
 
-def _independent_columns(matrix: np.ndarray, tol: float = 1e-9) -> np.ndarray:
-    """The columns of ``matrix`` (D, D) that are linearly independent of the earlier ones, ``(D, r)``."""
-    chosen, basis = [], np.zeros((matrix.shape[0], 0))
-    for column in matrix.T:
-        residual = column - basis @ (basis.T @ column)
-        norm = np.linalg.norm(residual)
-        if norm > tol:
-            chosen.append(column)
-            basis = np.column_stack([basis, residual / norm])
-    return np.array(chosen).T.reshape(matrix.shape[0], len(chosen))
-
-
-def _rho_generator(kind: str) -> np.ndarray:
-    """``rho(R(60 deg))`` of one field of ``kind`` of C6."""
-    return FieldType(f"1x{kind}", group="C6").rho(C6_STEP)
+def _c6_rho(kind: str) -> np.ndarray:
+    """``rho(R(60 j))``, j = 0..5, of one C6 field of ``kind``: (6, d, d)."""
+    return FieldType(f"1x{kind}", group="C6").rho(*group_elements("C6"))
 
 
 @lru_cache(maxsize=64)
 def kernel_basis(out_kind: str, in_kind: str) -> np.ndarray:
     """Basis of the equivariant 7-tap kernels from one C6 field of ``in_kind`` to one of ``out_kind``.
+
+    The intertwiners from ``P(g) (x) rho_in(g)`` (``P`` the action of C6 on the 7 taps: centre fixed,
+    direction d -> d + j) to ``rho_out(g)``, from :func:`gaugeconv.nn.kernel.intertwiner_basis`.
 
     Parameters
     ----------
@@ -78,48 +66,25 @@ def kernel_basis(out_kind: str, in_kind: str) -> np.ndarray:
 
     Returns
     -------
-    ndarray ``(n, d_out, d_in, 7)`` float64, tap 0 the centre and tap ``1 + d`` direction d; each
-    element the group average of an elementary kernel, scaled to a largest entry of 1.
+    read-only ndarray ``(n, d_out, d_in, 7)`` float64, tap 0 the centre and tap ``1 + d`` direction d;
+    each element the group average of an elementary kernel, scaled to a largest entry of 1.
     """
-    r_out, r_in = _rho_generator(out_kind), _rho_generator(in_kind)
-    d_out, d_in = len(r_out), len(r_in)
-    taps = np.zeros((7, 7))
-    taps[TAP_ACTION, np.arange(7)] = 1.0
-    # action on vec(K): K[:, :, TAP_ACTION[t]] = r_out K[:, :, t] r_in^T
-    action = np.einsum("xo,yi,st->xysoit", r_out, r_in, taps).reshape(d_out * d_in * 7, -1)
-    power, average = np.eye(len(action)), np.zeros_like(action)
-    for _ in range(6):
-        average += power / 6
-        power = action @ power
-    basis = _independent_columns(average)
-    basis = basis / np.abs(basis).max(0)
-    basis[np.abs(basis) < 1e-12] = 0.0  # rounding residue of the average: exact zeros stay zero
-    return np.ascontiguousarray(basis.T).reshape(-1, d_out, d_in, 7)
+    r_out, r_in = _c6_rho(out_kind), _c6_rho(in_kind)
+    taps = np.zeros((6, 7, 7))
+    for j in range(6):  # P(g^j): tap t -> TAP_ACTION^j(t)
+        moved = np.arange(7)
+        for _ in range(j):
+            moved = TAP_ACTION[moved]
+        taps[j, moved, np.arange(7)] = 1.0
+    rho_a = np.einsum("gyi,gst->gysit", r_in, taps).reshape(6, 7 * len(r_in[0]), -1)  # (input channel, tap)
+    basis = intertwiner_basis(rho_a, r_out).reshape(-1, len(r_out[0]), len(r_in[0]), 7)
+    basis.flags.writeable = False
+    return basis
 
 
-@lru_cache(maxsize=64)
-def bias_basis(kind: str) -> np.ndarray:
-    """Basis of the C6-invariant vectors of one field of ``kind``: ``(n, d)``, largest entry 1
-    (``[[1]]`` trivial, the constant vector for regular, empty for irreps of order not divisible by 6)."""
-    r = _rho_generator(kind)
-    average = sum(np.linalg.matrix_power(r, j) for j in range(6)) / 6
-    basis = _independent_columns(average)
-    if not basis.size:
-        return np.zeros((0, len(r)))
-    basis = basis / np.abs(basis).max(0)
-    basis[np.abs(basis) < 1e-12] = 0.0
-    return np.ascontiguousarray(basis.T)
-
-
-def _runs(field_type: FieldType) -> list:
-    """Runs of consecutive fields of one kind: ``[(kind, multiplicity), ...]``."""
-    runs = []
-    for mult, kind in field_type.fields:
-        if runs and runs[-1][0] == kind:
-            runs[-1] = (kind, runs[-1][1] + mult)
-        else:
-            runs.append((kind, mult))
-    return runs
+def _bias_basis(out_kind: str, _=None) -> np.ndarray:
+    """The C6-invariant vectors of one field of ``out_kind``, ``(n, d)``."""
+    return invariant_basis(_c6_rho(out_kind))
 
 
 def _pad_last(arrays, fill):
@@ -127,57 +92,16 @@ def _pad_last(arrays, fill):
     return [np.concatenate([a, np.full(a.shape[:-1] + (width - a.shape[-1],), fill, a.dtype)], -1) for a in arrays]
 
 
-def _kernel_table(blocks, zero: int):
-    """``(index, coef)`` of the map weights -> kernel taps ``(C_out, C_in, 7, K)``; ``blocks`` rows of
-    ``(start, m_out, m_in, kind_out, kind_in)``, one row per run of output fields; ``zero`` indexes a 0."""
-    rows = []
-    for row in blocks:
-        index, coef = [], []
-        for start, mo, mi, ko, ki in row:
-            basis = kernel_basis(ko, ki)  # (nb, do, di, 7)
-            nb, do, di = basis.shape[:3]
-            sel, val = nonzeros(basis)  # (do, di, 7, K)
-            fg = start + (np.arange(mo)[:, None] * mi + np.arange(mi)[None, :]) * nb
-            idx = fg[:, None, :, None, None, None] + sel[None, :, None]
-            vals = np.broadcast_to(val[None, :, None], idx.shape)
-            index.append(np.where(vals != 0, idx, zero).reshape(mo * do, mi * di, 7, -1))
-            coef.append(vals.reshape(mo * do, mi * di, 7, -1))
-        rows.append((index, coef))
-    index = _pad_last([a for i, _ in rows for a in i], zero)
-    coef = _pad_last([a for _, c in rows for a in c], 0.0)
-    per_row = [len(i) for i, _ in rows]
-    cuts = np.cumsum([0, *per_row])
-    index = np.concatenate([np.concatenate(index[a:b], 1) for a, b in zip(cuts[:-1], cuts[1:])], 0)
-    coef = np.concatenate([np.concatenate(coef[a:b], 1) for a, b in zip(cuts[:-1], cuts[1:])], 0)
-    return index, coef
-
-
-def _bias_table(blocks, zero: int):
-    """``(index, coef)`` of the map bias weights -> output channels ``(C_out, K)``."""
-    index, coef = [], []
-    for start, mo, ko in blocks:
-        basis = bias_basis(ko)  # (nb, do)
-        if len(basis) == 0:
-            d = _rho_generator(ko).shape[0]
-            index.append(np.full((mo * d, 1), zero, dtype=np.int64))
-            coef.append(np.zeros((mo * d, 1)))
-            continue
-        sel, val = nonzeros(basis)  # (do, K)
-        idx = start + np.arange(mo)[:, None, None] * len(basis) + sel[None]
-        vals = np.broadcast_to(val[None], idx.shape)
-        index.append(np.where(vals != 0, idx, zero).reshape(-1, idx.shape[-1]))
-        coef.append(vals.reshape(-1, idx.shape[-1]))
-    return np.concatenate(_pad_last(index, zero)), np.concatenate(_pad_last(coef, 0.0))
-
-
 #: Flat 3x3 taps (row * 3 + column) of the two outer taps of each side of a chart, in the order
 #: s = -1 (row above), s = n (row below), t = -1 (column left), t = 2n (column right).
 SIDE_TAPS = np.array([[0, 1], [7, 8], [0, 3], [5, 8]])
 #: Position offsets of those taps along their strip (lattice t for rows, s for columns).
 SIDE_OFFSETS = np.array([[-1, 0], [0, 1], [-1, 0], [0, 1]])
+for _table in (TAPS, TAP_ACTION, SIDE_TAPS, SIDE_OFFSETS):
+    _table.flags.writeable = False  # module constants
 
 
-def _ring_tables(level: int, in_type: FieldType, out_dim: int, transport: bool):
+def _ring_tables(atlas: IcoAtlas, in_type: FieldType, out_dim: int, transport: bool):
     """The sparse read of the transported ring and where the corrections land.
 
     The zero-padded conv2d reads zeros on the ring of each chart; the exact conv reads the
@@ -189,9 +113,8 @@ def _ring_tables(level: int, in_type: FieldType, out_dim: int, transport: bool):
     first) of a :class:`SparseRead` on ``(B, C_in V)``, and the output cells ``(channel, atlas
     index)`` of the row and the column corrections, ``(2, C_out, 5, length)`` each.
     """
-    atlas = ico_atlas(level)
     n, v, ci = atlas.n, atlas.n_vertices, in_type.dim
-    strips = border_cells(level, transport)
+    strips = border_cells(atlas, transport)
     index, coef, targets = [], [], []
     for part, (src, shift, valid) in enumerate(strips):
         length = 2 * n if part == 0 else n
@@ -317,7 +240,7 @@ class IcoConv(nn.Module):
     Parameters
     ----------
     in_type, out_type : C6 FieldType (trivial ``"0"``, irreps ``"1"``, ``"2"``, ..., regular ``"reg"``)
-    level : subdivision level r of the icosahedron (``V = 10 * 4**r + 2`` vertices)
+    atlas : the :class:`IcoAtlas` of the level (``IcoAtlas(level)``: ``V = 10 * 4**level + 2`` vertices)
     bias : C6-invariant bias, one weight per invariant direction of each output field (one for a
         trivial or regular field, broadcast over its 6 channels; none for a rotating irrep),
         initialised to zero
@@ -327,7 +250,7 @@ class IcoConv(nn.Module):
     Shapes
     ------
     forward(x): atlas tensor ``(B, C_in, V)`` -> ``(B, C_out, V)``, atlas order; convert with
-    :meth:`IcoAtlas.to_atlas` / :meth:`IcoAtlas.to_vertices` (``ico_atlas(level)``).
+    :meth:`IcoAtlas.to_atlas` / :meth:`IcoAtlas.to_vertices`.
 
     Input fields must be C6-invariant at the 12 corners (which have no C6 frame): orientation-constant
     regular fields, zero rotating irreps. Every ico layer's output is, and so is anything built from
@@ -337,38 +260,33 @@ class IcoConv(nn.Module):
     ``gradcheck``); double backward (e.g. gradient penalties) is not supported.
     """
 
-    def __init__(self, in_type: FieldType, out_type: FieldType, level: int, bias: bool = True, transport: bool = True):
+    def __init__(
+        self, in_type: FieldType, out_type: FieldType, atlas: IcoAtlas, bias: bool = True, transport: bool = True
+    ):
         super().__init__()
         self.in_type, self.out_type = check_c6_type(in_type), check_c6_type(out_type)
-        self.level, self.transport = int(level), bool(transport)
-        atlas = ico_atlas(level)
+        check_atlas(atlas, "IcoConv")
+        self.level, self.transport = atlas.level, bool(transport)
         self.n = n = atlas.n
         v, area, ci, co = atlas.n_vertices, 10 * n * n, in_type.dim, out_type.dim
         # the ring read, as im2col patches of the two outer taps of each side (see _ring_tables)
-        index, coef, rows_at, cols_at = _ring_tables(level, in_type, co, transport)
+        index, coef, rows_at, cols_at = _ring_tables(atlas, in_type, co, transport)
         self.ring = SparseRead(index, coef)
         # the corner rule, and its map in the conv layout (5, C, 2n^2) for the backward
-        self.corner_rule = CornerRule(level, out_type)
+        self.corner_rule = CornerRule(out_type, atlas)
         chart = 2 * n * n
 
         def conv_layout(c, a):  # (channel, atlas index) -> position in (5, C, 2n^2); -1 at the poles
             return np.where(a < area, (a // chart) * co * chart + c * chart + a % chart, -1)
 
-        targets, index, coef = corner_table(level, out_type, conv_layout)
+        targets, index, coef = corner_table(atlas, out_type, conv_layout)
         self.corner_p = SparseRead(index, coef)
-        self.register_buffer("corners_p", torch.as_tensor(targets[targets >= 0]), persistent=False)
+        self.register_buffer("corners_p", as_tensor(targets[targets >= 0]), persistent=False)
         for what, (c, a) in (("rows", rows_at), ("cols", cols_at)):
-            self.register_buffer(f"{what}_v", torch.as_tensor((c * v + a).reshape(-1)), persistent=False)
-            self.register_buffer(f"{what}_p", torch.as_tensor(conv_layout(c, a).reshape(-1)), persistent=False)
-        # weights: kernel = basis contracted with the weights of every pair of runs of fields
-        blocks, count = [], 0
-        for ko, mo in _runs(out_type):
-            row = []
-            for ki, mi in _runs(in_type):
-                row.append((count, mo, mi, ko, ki))
-                count += mo * mi * len(kernel_basis(ko, ki))
-            blocks.append(row)
-        index, coef = _kernel_table(blocks, zero=count)  # (C_out, C_in, 7, K)
+            self.register_buffer(f"{what}_v", as_tensor((c * v + a).reshape(-1)), persistent=False)
+            self.register_buffer(f"{what}_p", as_tensor(conv_layout(c, a).reshape(-1)), persistent=False)
+        # weights: kernel = the solver's basis of every pair of runs of fields, times the weights
+        index, coef, count = tile_basis(out_type, in_type, kernel_basis, taps=(7,))  # (C_out, C_in, 7, K)
         full_index = np.full((co, ci, 9, index.shape[-1]), count, dtype=np.int64)
         full_coef = np.zeros((co, ci, 9, index.shape[-1]))
         full_index[:, :, TAPS[:, 0] * 3 + TAPS[:, 1]], full_coef[:, :, TAPS[:, 0] * 3 + TAPS[:, 1]] = index, coef
@@ -382,12 +300,9 @@ class IcoConv(nn.Module):
             np.concatenate([full_coef.reshape(-1, full_coef.shape[-1]), side_coef.reshape(-1, side_coef.shape[-1])]),
         )
         self.weight = nn.Parameter(torch.empty(count))
-        bias_blocks, n_bias = [], 0
-        for ko, mo in _runs(out_type):
-            bias_blocks.append((n_bias, mo, ko))
-            n_bias += mo * len(bias_basis(ko))
+        bias_index, bias_coef, n_bias = tile_basis(out_type, None, _bias_basis)
         self.bias = nn.Parameter(torch.empty(n_bias)) if bias and n_bias else None
-        self.bias_map = SparseRead(*_bias_table(bias_blocks, zero=n_bias)) if self.bias is not None else None
+        self.bias_map = SparseRead(bias_index, bias_coef) if self.bias is not None else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -18,6 +18,8 @@ import numpy as np
 from ..shapes import icosahedron
 from ..shapes import random_rotation as random_rotation  # re-exported: part of this module's API
 
+__all__ = ["grid_points", "project_planar_image", "random_rotation", "sample_equirectangular", "sample_function"]
+
 
 @lru_cache(maxsize=8)
 def _unit_grid(level: int) -> np.ndarray:

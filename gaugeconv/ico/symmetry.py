@@ -13,6 +13,8 @@ from scipy.spatial import cKDTree
 
 from ..shapes import icosahedron
 
+__all__ = ["icosahedral_rotations", "procrustes_rotation"]
+
 
 def procrustes_rotation(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The rotation R (det +1) minimising ``|R source_i - target_i|``; source, target ``(K, 3)``."""

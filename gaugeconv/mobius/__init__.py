@@ -1,29 +1,27 @@
 """The Möbius strip's grid fast path: one chart, a reflection at the seam, one ``conv2d``.
 
-See ``docs/mobius.md``. Features have shape ``(B, C, W, L)`` (W across, L along the strip);
-field types are :class:`gaugeconv.groups.FieldType` of group ``"D1"`` or ``"O2"``.
+See ``docs/mobius.md``. Features are strip maps ``(B, C, W, L)`` (W across, L along the strip);
+:func:`grid_to_vertices` / :func:`vertices_to_grid` convert from and to per-vertex features
+``(B, V, C)`` of :func:`gaugeconv.shapes.mobius`. Field types are :class:`gaugeconv.FieldType` of
+group ``"D1"`` or ``"O2"``. Nonlinearities, batch norm and the invariant readout are those of
+:mod:`gaugeconv.nn` with ``dim=1``.
 """
 
-from .conv import MobiusConv, reflection_basis
-from .grid import FieldLayout, field_layout, periodic_pad, seam_matrix, seam_pad, shift, unroll
+from .conv import MobiusConv, mirror_kernel_basis
+from .grid import check_strip_type, mirror, periodic_pad, seam_pad, shift, unroll
 from .mesh import flip_reduction, grid_to_vertices, vertices_to_grid
-from .nonlinearity import MobiusBatchNorm, MobiusNonlinearity
-from .pool import MobiusGlobalPool, MobiusPool, pooled_width
+from .pool import MobiusPool, pooled_width
 
 __all__ = [
-    "FieldLayout",
-    "MobiusBatchNorm",
     "MobiusConv",
-    "MobiusGlobalPool",
-    "MobiusNonlinearity",
     "MobiusPool",
-    "field_layout",
+    "check_strip_type",
     "flip_reduction",
     "grid_to_vertices",
+    "mirror",
+    "mirror_kernel_basis",
     "periodic_pad",
     "pooled_width",
-    "reflection_basis",
-    "seam_matrix",
     "seam_pad",
     "shift",
     "unroll",

@@ -3,32 +3,55 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import nn
 
-from .grid import field_layout, seam_matrix, seam_pad
+from ..groups import FieldType
+from ..nn.kernel import intertwiner_basis, invariant_basis, tile_basis
+from ..nn.util import SparseRead
+from .grid import check_strip_type, seam_pad
 
-__all__ = ["MobiusConv", "reflection_basis"]
+__all__ = ["MobiusConv", "mirror_kernel_basis"]
+
+#: The flip group {e, F}, the strip's structure group: (angle, flip) of its two elements.
+FLIP_GROUP = (np.zeros(2), np.array([False, True]))
+for _array in FLIP_GROUP:
+    _array.flags.writeable = False  # a module constant
 
 
-def reflection_basis(matrix: np.ndarray):
-    """Eigenbasis of a seam action: ``matrix = Q diag(sign) Q^T``.
+def _flip_rho(kind: str) -> np.ndarray:
+    """``rho(e), rho(F)`` of one field of ``kind``, (2, d, d): regular fields of D1, the others of O2
+    restricted to the flip group (the same for ``0`` and ``0-`` in both groups)."""
+    return FieldType(f"1x{kind}", group="D1" if kind == "reg" else "O2").rho(*FLIP_GROUP)
 
-    Parameters
-    ----------
-    matrix : (C, C) symmetric involution ``rho(F)``
+
+@lru_cache(maxsize=128)
+def mirror_kernel_basis(out_kind: str, in_kind: str, kernel_size: int) -> np.ndarray:
+    """Basis of the kernels ``K (d_out, d_in, k, k)`` from one field of ``in_kind`` to one of
+    ``out_kind`` with ``K[:, :, -dy, dx] = rho_out(F) K[:, :, dy, dx] rho_in(F)`` (rows ``dy`` across
+    the strip, columns ``dx`` along it).
+
+    The intertwiners from ``M (x) rho_in`` (``M`` the mirror of the k x k taps across the width)
+    to ``rho_out`` over the flip group ``{e, F}``, from :func:`gaugeconv.nn.kernel.intertwiner_basis`.
 
     Returns
     -------
-    Q : (C, C) orthogonal, columns the eigenvectors; sign : (C,) entries +1 or -1
+    read-only ndarray ``(n, d_out, d_in, k, k)``
     """
-    values, vectors = np.linalg.eigh(matrix)
-    sign = np.where(values > 0, 1.0, -1.0)
-    if not np.allclose(np.abs(values), 1.0, atol=1e-9):
-        raise ValueError("rho(F) must be an involution (eigenvalues +1 and -1)")
-    return vectors, sign
+    k = kernel_size
+    rows, cols = np.divmod(np.arange(k * k), k)  # flat tap t = row * k + column
+    mirror = np.zeros((k * k, k * k))
+    mirror[(k - 1 - rows) * k + cols, np.arange(k * k)] = 1.0  # F: row dy -> -dy
+    taps = np.stack([np.eye(k * k), mirror])  # the action of e and F on the taps
+    rho_in, rho_out = _flip_rho(in_kind), _flip_rho(out_kind)
+    d_in, d_out = rho_in.shape[-1], rho_out.shape[-1]
+    rho_a = np.einsum("gyi,gst->gysit", rho_in, taps).reshape(2, d_in * k * k, -1)  # (input channel, tap)
+    basis = intertwiner_basis(rho_a, rho_out).reshape(-1, d_out, d_in, k, k)
+    basis.flags.writeable = False
+    return basis
 
 
 class MobiusConv(nn.Module):
@@ -38,56 +61,44 @@ class MobiusConv(nn.Module):
     satisfies ``K[:, :, -dy, dx] = rho_out(F) K[:, :, dy, dx] rho_in(F)`` for offsets ``dy``
     across and ``dx`` along, which makes the convolution commute with the mirror across the
     width; with the seam padding of :func:`gaugeconv.mobius.grid.seam_pad` it commutes with
-    every shift along the strip, including those that cross the seam. The constraint is solved
-    exactly: in the eigenbases of ``rho_in(F)``, ``rho_out(F)`` each channel pair is an even
-    (same signs) or odd (opposite signs) function of ``dy``; only the independent half is a
-    parameter, so the parameter count is the dimension of the space of allowed kernels.
+    every shift along the strip, including those that cross the seam. The constraint is solved by
+    the library's one solver, per pair of field kinds (:func:`mirror_kernel_basis`): one weight per
+    basis element, so the parameter count is the dimension of the space of allowed kernels.
 
     O(2) irreps ``k >= 1`` are treated through their restriction to the flip group
     ``{e, F}`` (the strip's structure group): the kernel is reflection-, not rotation-, steerable.
 
     Parameters
     ----------
-    in_type, out_type : FieldType of group "D1" or "O2"
+    in_type, out_type : FieldType of group "D1" or "O2" (they may differ)
     kernel_size : odd int (3 or 5 typically)
-    bias : add a learned bias on the invariant subspace of ``rho_out(F)`` (trivial fields, the
-        symmetric part of regular fields; sign-flip fields and irreps get none)
+    bias : a learned bias on the invariant vectors of ``rho_out(F)``
+        (:func:`~gaugeconv.nn.kernel.invariant_basis`: trivial fields, the symmetric part of
+        regular fields, the first channel of an O(2) irrep; sign fields get none)
 
     Shapes
     ------
     x : (B, C_in, W, L) -> (B, C_out, W, L)
     """
 
-    def __init__(self, in_type, out_type, kernel_size: int = 3, bias: bool = True):
+    def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int = 3, bias: bool = True):
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size}")
-        field_layout(in_type), field_layout(out_type)
+        check_strip_type(in_type), check_strip_type(out_type)  # D1 and O2 types may mix: both act through {e, F}
         self.in_type, self.out_type, self.kernel_size = in_type, out_type, int(kernel_size)
-        a_in, a_out = seam_matrix(in_type), seam_matrix(out_type)
-        q_in, s_in = reflection_basis(a_in)
-        q_out, s_out = reflection_basis(a_out)
-        parity = s_out[:, None] * s_in[None, :]  # (C_out, C_in): +1 even in dy, -1 odd
-        even, odd = np.nonzero(parity > 0), np.nonzero(parity < 0)
-        half = self.kernel_size // 2
         k = self.kernel_size
-        self.register_buffer("seam_in", torch.as_tensor(a_in))
-        self.register_buffer("q_in", torch.as_tensor(q_in))
-        self.register_buffer("q_out", torch.as_tensor(q_out))
-        self.register_buffer("even_index", torch.as_tensor(np.stack(even), dtype=torch.int64))
-        self.register_buffer("odd_index", torch.as_tensor(np.stack(odd), dtype=torch.int64))
-        # rows dy = 0..half (even) and dy = 1..half (odd); columns dx = -half..half
-        self.weight_even = nn.Parameter(torch.empty(len(even[0]), half + 1, k))
-        self.weight_odd = nn.Parameter(torch.empty(len(odd[0]), half, k))
-        plus = np.flatnonzero(s_out > 0)
-        self.register_buffer("bias_basis", torch.as_tensor(q_out[:, plus]))  # (C_out, n_plus)
-        self.bias = nn.Parameter(torch.empty(len(plus))) if bias else None
+        index, coef, count = tile_basis(out_type, in_type, lambda ko, ki: mirror_kernel_basis(ko, ki, k), taps=(k, k))
+        self.taps = SparseRead(index.reshape(-1, index.shape[-1]), coef.reshape(-1, coef.shape[-1]))
+        self.weight = nn.Parameter(torch.empty(count))
+        bias_index, bias_coef, n_bias = tile_basis(out_type, None, lambda ko, _: invariant_basis(_flip_rho(ko)))
+        self.bias = nn.Parameter(torch.empty(n_bias)) if bias and n_bias else None
+        self.bias_map = SparseRead(bias_index, bias_coef) if self.bias is not None else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        std = math.sqrt(2.0 / (self.in_type.dim * self.kernel_size**2))
-        nn.init.normal_(self.weight_even, std=std)
-        nn.init.normal_(self.weight_odd, std=std)
+        """Normal weights with He's fan-in ``C_in k^2``; zero bias."""
+        nn.init.normal_(self.weight, std=math.sqrt(2.0 / (self.in_type.dim * self.kernel_size**2)))
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
@@ -98,31 +109,22 @@ class MobiusConv(nn.Module):
 
     def kernel(self) -> torch.Tensor:
         """The constrained kernel ``(C_out, C_in, k, k)``, rows ``dy = -h..h`` across, columns along."""
-        we, wo = self.weight_even, self.weight_odd
-        h = self.kernel_size // 2
-        full_even = torch.cat([we.flip(1)[:, :h], we], dim=1)  # row a <- dy = a - h, value at |dy|
-        zero = wo.new_zeros(wo.shape[0], 1, wo.shape[2])
-        full_odd = torch.cat([-wo.flip(1), zero, wo], dim=1)  # antisymmetric in dy
-        c_out, c_in = self.q_out.shape[0], self.q_in.shape[0]
         k = self.kernel_size
-        eig = torch.zeros(c_out, c_in, k, k, dtype=we.dtype, device=we.device)
-        eig = eig.index_put((self.even_index[0], self.even_index[1]), full_even)
-        eig = eig.index_put((self.odd_index[0], self.odd_index[1]), full_odd)
-        # o, i: channels; O, I: eigen-channels; a, b: kernel rows (across), columns (along)
-        return torch.einsum("oO,OIab,iI->oiab", self.q_out.to(we.dtype), eig, self.q_in.to(we.dtype))
+        flat = self.taps(torch.cat([self.weight, self.weight.new_zeros(1)])[None])[0]
+        return flat.view(self.out_type.dim, self.in_type.dim, k, k)
 
     def bias_vector(self) -> torch.Tensor | None:
         """The bias (C_out,), invariant under ``rho_out(F)``, or None."""
         if self.bias is None:
             return None
-        return self.bias_basis.to(self.bias.dtype) @ self.bias
+        return self.bias_map(torch.cat([self.bias, self.bias.new_zeros(1)])[None])[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_type.dim:
             raise ValueError(f"expected features (B, {self.in_type.dim}, W, L), got {tuple(x.shape)}")
         h = self.kernel_size // 2
-        padded = seam_pad(x, self.seam_in, along=h, across=h)
+        padded = seam_pad(x, self.in_type, along=h, across=h)
         return torch.nn.functional.conv2d(padded, self.kernel(), self.bias_vector())
 
-    def __repr__(self) -> str:
-        return f"MobiusConv({self.in_type} -> {self.out_type}, k={self.kernel_size} | {self.n_weights} weights)"
+    def extra_repr(self) -> str:
+        return f"{self.in_type} -> {self.out_type}, k={self.kernel_size} | {self.n_weights} weights"

@@ -14,7 +14,7 @@ from collections import deque
 import numpy as np
 import torch
 
-from ..groups import o2_compose, o2_inverse, wrap_angle
+from ..groups import o2_compose, o2_conjugate, wrap_angle
 
 __all__ = ["flip_reduction", "grid_to_vertices", "vertices_to_grid"]
 
@@ -102,6 +102,4 @@ def flip_reduction(geometry, root: int = 0, direction: float = 0.0, tol: float =
 def _reduced(g, angle, flip):
     """Transporters ``h_p^-1 T_e h_q`` for the gauges ``h = R(angle) F**flip``."""
     q, p = g.edge_index
-    inv_a, inv_f = o2_inverse(angle[p], flip[p])
-    a, f = o2_compose(inv_a, inv_f, g.transport_angle, g.transport_flip)
-    return o2_compose(a, f, angle[q], flip[q])
+    return o2_conjugate(angle[p], flip[p], g.transport_angle, g.transport_flip, angle[q], flip[q])

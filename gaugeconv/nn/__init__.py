@@ -1,10 +1,15 @@
-"""Gauge-equivariant layers (torch). They read only :class:`gaugeconv.Geometry` buffers."""
+"""Gauge-equivariant layers (torch). They read only :class:`gaugeconv.Geometry` buffers.
+
+Feature layout: mesh features are ``(V, C)`` or ``(B, V, C)`` (channels last); the pointwise layers
+(nonlinearities, batch norm, readout) take the channel axis as ``dim`` so that they serve the grid
+paths too (``dim=1`` for icosahedral atlas tensors ``(B, C, V)`` and Möbius strip maps ``(B, C, W, L)``).
+"""
 
 from .conditional import ConditionalGaugeConv
 from .conv import GaugeConv, OperatorCache
 from .nonlinearity import GatedNonlinearity, NormNonlinearity, RegularNonlinearity
 from .norm import FieldBatchNorm
-from .pooling import GroupAction, TransportPool, TransportUnpool
+from .pooling import TransportPool, TransportUnpool, max_scores
 from .readout import GlobalPool, InvariantReadout, global_pool
 
 __all__ = [
@@ -13,7 +18,6 @@ __all__ = [
     "GatedNonlinearity",
     "GaugeConv",
     "GlobalPool",
-    "GroupAction",
     "InvariantReadout",
     "NormNonlinearity",
     "OperatorCache",
@@ -21,4 +25,5 @@ __all__ = [
     "TransportPool",
     "TransportUnpool",
     "global_pool",
+    "max_scores",
 ]

@@ -33,8 +33,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..buffers import Geometry
 from ..groups import FieldType
 from .util import check_input, graph_index, require_torch_geometry
+
+__all__ = ["ConditionalGaugeConv"]
 
 
 def _regular_fields(ftype: FieldType, where: str) -> int:
@@ -131,7 +134,7 @@ class ConditionalGaugeConv(nn.Module):
         )
         return feats.to(dtype)  # (E, i, j, 5)
 
-    def forward(self, x: torch.Tensor, geometry) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, geometry: Geometry) -> torch.Tensor:
         """Apply the layer; ``geometry`` is a torch Geometry without flipped transporters."""
         require_torch_geometry(geometry, type(self).__name__)
         if geometry.structure_group != "SO2" or bool(geometry.transport_flip.any()):

@@ -1,31 +1,212 @@
-"""The solved kernel constraint of :class:`~gaugeconv.nn.GaugeConv`, as index tables.
+"""The one steerable-kernel solver (numpy only), and the weight tables the layers build from it.
 
-Everything here is static (depends on field types, rings and band limit, not on a mesh).
+**The solver.** Every equivariant linear map of the library -- a mesh GaugeConv weight block, the
+7-tap hexagonal kernel of IcoConv, the mirror-symmetric kernel of MobiusConv, the
+self-interaction, every bias -- is an *intertwiner*: a matrix W with ``W rho_a(g) = rho_b(g) W``
+for every element g of a group. :func:`intertwiner_basis` finds a basis of them from the two
+representations sampled at a finite set of elements (:func:`gaugeconv.groups.group_elements`):
+the group average ``P = mean_g rho_b(g) (x) rho_a(g)`` (the Reynolds projector onto the solution
+space, for orthogonal representations) applied to the elementary matrices, keeping those
+independent of the earlier ones, each scaled to a largest entry of 1 with rounding residue set
+to exact zeros. For permutation representations the basis elements are the indicators of the
+orbits of matrix entries, so parameters read like weight sharing. Biases are intertwiners from
+the trivial representation: :func:`invariant_basis`.
 
-Complex form. An irrep of order ``l >= 1`` is one complex number ``z = c + i s`` per field;
-``rho_l(R(a)) z = e^{i l a} z`` and ``rho_l(F) z = conj(z)``. Trivial (``0``) and sign (``0-``)
-fields are real. The kernel ``K(theta) = rho_out(theta) W rho_in(theta)^-1`` with the general real
-linear map ``W u = a u + b conj(u)`` gives, for the transported neighbour feature ``u``::
-
-    K(theta) u = a e^{i (l_out - l_in) theta} u + b conj(e^{-i (l_out + l_in) theta} u)
-
-so after summing over neighbours with the angular factors ``S_n = sum_e w_e e^{i n theta_e} u_e``
-every output is a complex-linear combination of a few aggregates ``S_n`` with ``n = l_out - l_in``
-("a" terms) or ``n = -(l_out + l_in)`` ("b" terms). Both give ``|l_in + n| = l_out``: every
-aggregate feeds exactly one output order, which keeps the per-vertex linear maps block sparse.
-Order-0 inputs contribute ``a S_{l_out}``; order-0 outputs take ``Re(c S_{-l_in})``.
-The band limit keeps the terms with ``|n| <= band_limit``. For O(2) the reflection constraint
-``K(-theta) = rho_out(F) K(theta) rho_in(F)`` makes ``a, b, c`` real, or imaginary where exactly
-one side is a sign field (``0-``); trivial<->sign couplings vanish.
+**The mesh kernel** (:class:`KernelPlan`). In complex form an irrep of order ``l >= 1`` is one
+complex number ``z = c + i s``; ``rho_l(R(a)) z = e^{i l a} z`` and ``rho_l(F) z = conj(z)``.
+GaugeConv aggregates, per input field of order l, angular frequency n and radial ring j, the
+moment ``S = sum_{q -> p} w_e e^{i (n theta_e + l alpha_e)} conj^f(z_q)`` (real inputs: ``n >= 0``;
+sign fields carry the transporter's sign). A gauge change ``h_p`` at p maps
+``theta -> theta - phi`` and ``alpha -> alpha - phi``, so S transforms like the irrep of order
+``m = l + n`` (a negative m rotates the other way), and a reflection conjugates S (and negates it
+for a sign input). The weights of the layer are exactly the intertwiners from this aggregate
+representation to the output field, per (n, ring); they exist only for ``|l + n| = l_out``, so
+every moment feeds exactly one output order, which keeps the per-vertex maps block sparse. The
+band limit keeps ``|n| <= band_limit``. The self-interaction is the intertwiners from the input
+field to the output field.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
-from ..groups import FieldType
+from ..groups import FieldType, group_elements, o2_matrix
+
+__all__ = [
+    "KernelPlan",
+    "intertwiner_basis",
+    "invariant_basis",
+    "nonzeros",
+    "tile_basis",
+]
+
+_TOL = 1e-9
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The solver
+# ---------------------------------------------------------------------------------------------------------------------
+def intertwiner_basis(rho_a: np.ndarray, rho_b: np.ndarray, tol: float = _TOL) -> np.ndarray:
+    """Basis of the linear maps W with ``W rho_a(g) = rho_b(g) W`` for the sampled elements g.
+
+    Parameters
+    ----------
+    rho_a : (G, A, A) orthogonal matrices of the source representation at G group elements
+    rho_b : (G, B, B) orthogonal matrices of the target representation at the same elements
+    tol : norm below which a projected elementary matrix counts as dependent on the earlier ones
+
+    Returns
+    -------
+    (n, B, A) float64: the group average of the elementary matrices ``E_ba`` (in row-major order)
+    that are linearly independent of the earlier ones, each scaled to a largest entry of 1;
+    entries below 1e-12 are exactly 0. ``n`` is the dimension of the solution space when the
+    elements generate the group (or, for SO2/O2, when :func:`group_elements` covers the frequencies).
+    """
+    rho_a, rho_b = np.asarray(rho_a, np.float64), np.asarray(rho_b, np.float64)
+    a, b = rho_a.shape[-1], rho_b.shape[-1]
+    # vec(W) row-major: (rho_b W rho_a^T)[y, x] = sum rho_b[y, o] W[o, i] rho_a[x, i]
+    average = np.einsum("gyo,gxi->yxoi", rho_b, rho_a).reshape(b * a, b * a) / len(rho_a)
+    chosen, basis = [], np.zeros((b * a, 0))
+    for column in average.T:
+        residual = column - basis @ (basis.T @ column)
+        norm = np.linalg.norm(residual)
+        if norm > tol:
+            chosen.append(column / np.abs(column).max())
+            basis = np.column_stack([basis, residual / norm])
+    out = np.array(chosen).reshape(len(chosen), b, a)
+    out[np.abs(out) < 1e-12] = 0.0
+    return out
+
+
+def invariant_basis(rho: np.ndarray) -> np.ndarray:
+    """Basis of the invariant vectors ``rho(g) v = v``: the intertwiners from the trivial
+    representation, ``(n, C)`` (the bias directions of every layer).
+
+    Parameters
+    ----------
+    rho : (G, C, C) orthogonal matrices at the sampled group elements
+    """
+    rho = np.asarray(rho, np.float64)
+    return intertwiner_basis(np.ones((len(rho), 1, 1)), rho)[..., 0]
+
+
+def nonzeros(table: np.ndarray):
+    """The non-zero entries along the first axis of ``table (n, *entry)``, for sparse maps:
+    ``(which, value)`` of shape ``(*entry, K)``, K the most non-zeros of an entry (at least 1), in
+    increasing order of ``which``; an entry with fewer has padding terms of value 0."""
+    k = max(1, int((table != 0).sum(0).max(initial=0)))
+    order = np.argsort(table == 0, axis=0, kind="stable")[:k]  # non-zero elements first
+    return np.moveaxis(order, 0, -1), np.moveaxis(np.take_along_axis(table, order, 0), 0, -1)
+
+
+def tile_basis(out_type: FieldType, in_type: FieldType | None, basis_of, taps: tuple = ()):
+    """The sparse map ``weights -> full kernel`` of a layer whose kernel is solved per pair of kinds.
+
+    Each term ``m x k`` of the types is a run of ``m`` fields of one kind; the block of a (output
+    run, input run) pair is ``m_out x m_in`` copies of the pair's basis, one weight per copy and
+    basis element (weights ordered by output run, input run, output copy, input copy, element).
+
+    Parameters
+    ----------
+    out_type, in_type : FieldType; ``in_type=None`` for a bias (a map from one trivial input)
+    basis_of : ``basis_of(out_kind, in_kind) -> (n, d_out, d_in, *taps)`` (``in_kind`` is None for
+        a bias; then ``(n, d_out)``)
+    taps : the shape of the kernel's spatial part (e.g. ``(7,)`` or ``(k, k)``)
+
+    Returns
+    -------
+    index : (C_out, C_in, *taps, K) int64, coef : (C_out, C_in, *taps, K) float64, n_weights : int.
+    ``kernel = (w_ext[index] * coef).sum(-1)`` with ``w_ext = [weights, 0]``: padding terms read
+    index ``n_weights`` (the appended zero) with coefficient 0. For a bias the C_in axis is dropped.
+    """
+    runs_out = _runs(out_type)
+    runs_in = _runs(in_type) if in_type is not None else [(None, 1, 0, 1)]
+    c_in = in_type.dim if in_type is not None else 1
+    blocks, count = [], 0
+    for ko, mo, so, do in runs_out:
+        for ki, mi, si, di in runs_in:
+            basis = np.asarray(basis_of(ko, ki)) if ki is not None else np.asarray(basis_of(ko, None))
+            basis = basis.reshape(len(basis), do, di, *taps)
+            blocks.append((count, basis, (ko, mo, so, do), (ki, mi, si, di)))
+            count += mo * mi * len(basis)
+    width = max([1] + [int((b != 0).sum(0).max(initial=0)) for _, b, _, _ in blocks if len(b)])
+    index = np.full((out_type.dim, c_in, *taps, width), count, dtype=np.int64)
+    coef = np.zeros((out_type.dim, c_in, *taps, width))
+    for start, basis, (_, mo, so, do), (_, mi, si, di) in blocks:
+        if not len(basis):
+            continue
+        sel, val = nonzeros(basis)  # (do, di, *taps, K): basis elements used by every entry
+        k = sel.shape[-1]
+        copy = start + (np.arange(mo)[:, None] * mi + np.arange(mi)[None, :]) * len(basis)  # (mo, mi)
+        expand = (slice(None), None, slice(None), None) + (None,) * (len(taps) + 1)
+        idx = copy[expand] + sel[None, :, None]  # (mo, do, mi, di, *taps, K)
+        vals = np.broadcast_to(val[None, :, None], idx.shape)
+        idx = np.where(vals != 0, idx, count).reshape(mo * do, mi * di, *taps, k)
+        index[so : so + mo * do, si : si + mi * di, ..., :k] = idx
+        coef[so : so + mo * do, si : si + mi * di, ..., :k] = vals.reshape(idx.shape)
+    if in_type is None:
+        index, coef = index[:, 0], coef[:, 0]
+    return index, coef, count
+
+
+def _runs(field_type: FieldType) -> list:
+    """``[(kind, multiplicity, first channel, width of one field), ...]`` per term of the spec."""
+    out, start = [], 0
+    for mult, kind in field_type.fields:
+        width = next(f.width for f in field_type if f.kind == kind)
+        out.append((kind, mult, start, width))
+        start += mult * width
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The mesh kernel
+# ---------------------------------------------------------------------------------------------------------------------
+def _order(kind: str) -> int:
+    return int(kind.rstrip("-"))
+
+
+def _parts(kind: str, n: int) -> int:
+    """Real components of the aggregate of an input field of ``kind`` at frequency n."""
+    return 1 if _order(kind) == 0 and n == 0 else 2
+
+
+def _aggregate_rho(kind: str, n: int, angle: np.ndarray, flip: np.ndarray) -> np.ndarray:
+    """How the aggregate of an input field of ``kind`` at frequency n transforms, (G, d, d):
+    ``R((l + n) a) diag(1, -1)**f`` on ``(Re, Im)``, negated under reflections for a sign input."""
+    sign = np.where(flip & (kind == "0-"), -1.0, 1.0)[:, None, None]
+    if _parts(kind, n) == 1:
+        return sign * np.ones((len(angle), 1, 1))
+    return sign * o2_matrix((_order(kind) + n) * angle, flip)
+
+
+@lru_cache(maxsize=512)
+def _pair_basis(group: str, in_kind: str, n: int | None, out_kind: str) -> np.ndarray:
+    """Read-only ``(nb, d_out, d_in)`` intertwiners from the aggregate of ``in_kind`` at frequency n
+    (n None: the input field itself, for the self-interaction) to one field of ``out_kind``."""
+    if n is None:
+        top = _order(in_kind) + _order(out_kind)
+        angle, flip = group_elements(group, top)
+        rho_a = FieldType(in_kind, group=group).rho(angle, flip)
+    else:
+        top = abs(_order(in_kind) + n) + _order(out_kind)
+        angle, flip = group_elements(group, top)
+        rho_a = _aggregate_rho(in_kind, n, angle, flip)
+    basis = intertwiner_basis(rho_a, FieldType(out_kind, group=group).rho(angle, flip))
+    basis.flags.writeable = False
+    return basis
+
+
+@lru_cache(maxsize=64)
+def _bias_basis(group: str, out_kind: str) -> np.ndarray:
+    """Read-only ``(nb, d_out, 1)``: the invariant vectors of one field of ``out_kind``."""
+    angle, flip = group_elements(group, _order(out_kind))
+    basis = invariant_basis(FieldType(out_kind, group=group).rho(angle, flip))[..., None]
+    basis.flags.writeable = False
+    return basis
 
 
 @dataclass
@@ -62,24 +243,23 @@ class OutputOrder:
     def width(self) -> int:
         return len(self.channels)
 
-
-def _channels_by_kind(ftype: FieldType):
-    """``{kind: (c_indices, s_indices)}``; s empty for 1-dim kinds; kind "0", "0-", "1", ..."""
-    out = {}
-    for kind, start, width in ftype:
-        c, s = out.setdefault(kind, ([], []))
-        c.append(start)
-        if width == 2:
-            s.append(start + 1)
-    return out
-
-
-def _sort_kinds(kinds):
-    return sorted(kinds, key=lambda k: (int(k.rstrip("-")), k.endswith("-")))
+    def columns(self) -> list:
+        """``[(out kind, first column, fields)]`` of the sorted layout (kinds present only)."""
+        if self.order == 0:
+            subs = [("0", 0, self.n_trivial), ("0-", self.n_trivial, self.width - self.n_trivial)]
+            return [s for s in subs if s[2]]
+        return [(str(self.order), 0, self.width // 2)]
 
 
 class KernelPlan:
-    """Row blocks, weight index tables and parameter counts for one GaugeConv.
+    """Row blocks, weight index tables and parameter counts for one GaugeConv, from the solver.
+
+    Internal "sorted" layouts group the channels by kind (all c then all s of one order), so that
+    every (input kind, output order) pair is one dense block. ``W_flat.index_add_(0, pos, sign *
+    weight[param])`` builds every neighbour block at ``block_offset[(g, l_out)] = (offset, rows,
+    width)`` (rows ``(aggregate block - first block) * m + input field``, columns the output
+    order's sorted channels); ``self_pos, self_param, self_sign`` likewise the self-interaction
+    ``(D_in sorted, D_out sorted)``; ``bias_pos, bias_param, bias_sign`` the bias ``(D_out sorted,)``.
 
     Parameters
     ----------
@@ -89,182 +269,108 @@ class KernelPlan:
     """
 
     def __init__(self, in_irreps: FieldType, out_irreps: FieldType, rings: int, band_limit):
-        self.o2 = in_irreps.group == "O2"
+        self.group = in_irreps.group
         self.rings = rings
         self.band_limit = band_limit
-        by_in = _channels_by_kind(in_irreps)
-        by_out = _channels_by_kind(out_irreps)
         # output orders, sorted layout
-        self.outputs = {}
-        out_orders = sorted({int(k.rstrip("-")) for k in by_out})
-        offset = 0
-        self.out_offset = {}
-        for lo in out_orders:
+        self.outputs, self.out_offset, offset = {}, {}, 0
+        for lo in sorted({f.order for f in out_irreps}):
             if lo == 0:
-                triv = by_out.get("0", ([], []))[0]
-                sign = by_out.get("0-", ([], []))[0]
-                chans = np.array(triv + sign, dtype=np.int64)
-                self.outputs[0] = OutputOrder(0, chans, n_trivial=len(triv))
+                triv, sign = (np.flatnonzero(out_irreps.mask(k)) for k in ("0", "0-"))
+                self.outputs[0] = OutputOrder(0, np.concatenate([triv, sign]), n_trivial=len(triv))
             else:
-                c, s = by_out[str(lo)]
-                self.outputs[lo] = OutputOrder(lo, np.array(c + s, dtype=np.int64))
+                pairs = out_irreps.channels(str(lo))
+                self.outputs[lo] = OutputOrder(lo, pairs.T.reshape(-1))
             self.out_offset[lo] = offset
             offset += self.outputs[lo].width
-        self.out_sorted = np.concatenate([self.outputs[lo].channels for lo in out_orders])
+        self.out_sorted = np.concatenate([out.channels for out in self.outputs.values()])
         # input groups and their aggregate blocks
         self.groups = []
-        for kind in _sort_kinds(by_in):
-            c, s = by_in[kind]
-            order = int(kind.rstrip("-"))
+        for kind in sorted({f.kind for f in in_irreps}, key=lambda k: (_order(k), k.endswith("-"))):
+            order = _order(kind)
             k = 1 if order == 0 else 2
-            group = InputGroup(kind, order, k, np.array(c + s, dtype=np.int64))
-            for lo in out_orders:
-                freqs = self._frequencies(order, lo)
+            group = InputGroup(kind, order, k, in_irreps.channels(kind).T.reshape(-1))
+            for lo in self.outputs:
+                freqs = self._frequencies(kind, lo)
                 if not freqs:
                     continue
                 first = len(group.blocks)
                 for n in freqs:
-                    parts = (0,) if (order == 0 and n == 0) else (0, 1)
                     for j in range(rings):
-                        group.blocks.extend((n, j, part) for part in parts)
+                        group.blocks.extend((n, j, part) for part in range(_parts(kind, n)))
                 group.out_range[lo] = (first, len(group.blocks))
             self.groups.append(group)
-        self._build_tables(by_out)
+        self.in_sorted = np.concatenate([g.channels for g in self.groups])
+        self._build_tables()
 
-    def _frequencies(self, l_in: int, l_out: int) -> list:
+    def _frequencies(self, kind: str, l_out: int) -> list:
+        """The n with ``|l_in + n| = l_out`` (``n >= 0`` for real inputs: ``S_-n = conj(S_n)``),
+        within the band limit, that carry some intertwiner."""
+        l_in = _order(kind)
+        freqs = sorted({l_out - l_in, -l_out - l_in}, key=lambda v: (abs(v), v))
         if l_in == 0:
-            freqs = [l_out]
-        elif l_out == 0:
-            freqs = [-l_in]
-        else:
-            freqs = [l_out - l_in, -(l_out + l_in)]
+            freqs = [n for n in freqs if n >= 0]
         if self.band_limit is not None:
             freqs = [n for n in freqs if abs(n) <= self.band_limit]
-        return freqs
+        subs = self.outputs[l_out].columns()
+        return [n for n in freqs if any(len(_pair_basis(self.group, kind, n, ko)) for ko, _, _ in subs)]
 
-    # ------------------------------------------------------------------ weight tables
-    def _build_tables(self, by_out) -> None:
-        """Index tables such that ``W_flat.index_add_(0, pos, sign * weight[param])`` builds
-        every block matrix of the neighbour term and ``S_flat`` likewise the self-interaction.
-
-        The neighbour block of (group g, output order lo) is a dense (rows, width) matrix at
-        ``block_offset[(g, lo)] = (offset, rows, width)`` of the flat buffer; rows are
-        ``(aggregate block - first block) * m + input channel``. The self-interaction is one
-        (D_in sorted, D_out sorted) matrix; input sorted layout = the groups' channels in order.
-        """
-        self.block_offset = {}
-        self.pair_params = {}  # (in kind, out kind) -> neighbour parameters over all rings
-        tables = _Tables()
-        offset = 0
+    def _build_tables(self) -> None:
+        neighbour, self_tables, bias = _Tables(), _Tables(), _Tables()
+        self.block_offset, offset = {}, 0
+        width_all = len(self.out_sorted)
+        row0 = 0
         for gi, g in enumerate(self.groups):
             for lo, (b0, b1) in g.out_range.items():
                 out = self.outputs[lo]
                 self.block_offset[(gi, lo)] = (offset, (b1 - b0) * g.m, out.width)
                 blocks = g.blocks[b0:b1]
-                for n in sorted({b[0] for b in blocks}, key=lambda v: (abs(v), v)):
+                for n in dict.fromkeys(b[0] for b in blocks):
                     for j in range(self.rings):
-                        re = blocks.index((n, j, 0))
-                        im = blocks.index((n, j, 1)) if (n, j, 1) in blocks else None
-                        for key, comps in self._entries(g, lo, n, re, im, out):
-                            count = tables.add(comps, offset, g.m, out.width)
-                            self.pair_params[key] = self.pair_params.get(key, 0) + count
+                        rows = [blocks.index((n, j, part)) for part in range(_parts(g.kind, n))]
+                        for ko, col0, m_out in out.columns():
+                            basis = _pair_basis(self.group, g.kind, n, ko)
+                            neighbour.add(basis, offset, out.width, rows, g.m, col0, m_out)
                 offset += (b1 - b0) * g.m * out.width
-        self.n_flat = offset
-        self.n_params = tables.n_params
-        self.pos, self.param, self.sign = tables.arrays()
-        # self-interaction: commutes with rho, so only equal kinds couple
-        width = len(self.out_sorted)
-        self.in_sorted = np.concatenate([g.channels for g in self.groups])
-        self_tables = _Tables()
-        row0 = 0
-        for g in self.groups:
-            out = self.outputs.get(g.order)
-            if out is not None:
-                if g.order == 0:
-                    col0, m_out = (0, out.n_trivial) if g.kind == "0" else (out.n_trivial, out.width - out.n_trivial)
-                    comps = [{"shape": (m_out, g.m), "uses": [(0, self.out_offset[0] + col0, 1.0)]}]
-                else:
-                    m_out = out.width // 2
-                    cs, ss = self.out_offset[g.order], self.out_offset[g.order] + m_out
-                    comps = [{"shape": (m_out, g.m), "uses": [(0, cs, 1.0), (1, ss, 1.0)]}]
-                    if not self.o2:
-                        comps.append({"shape": (m_out, g.m), "uses": [(1, cs, -1.0), (0, ss, 1.0)]})
-                if m_out:
-                    self_tables.add(comps, row0 * width, g.m, width)
+            for lo, out in self.outputs.items():  # self-interaction: intertwiners in -> out
+                for ko, col0, m_out in out.columns():
+                    basis = _pair_basis(self.group, g.kind, None, ko)
+                    col = self.out_offset[lo] + col0
+                    self_tables.add(basis, row0 * width_all, width_all, range(g.k), g.m, col, m_out)
             row0 += len(g.channels)
-        self.n_self_flat = row0 * width
-        self.n_self_params = self_tables.n_params
+        for lo, out in self.outputs.items():  # bias: the invariant output directions
+            for ko, col0, m_out in out.columns():
+                bias.add(_bias_basis(self.group, ko), 0, width_all, [0], 1, self.out_offset[lo] + col0, m_out)
+        self.n_flat, self.n_params = offset, neighbour.n_params
+        self.pos, self.param, self.sign = neighbour.arrays()
+        self.n_self_flat, self.n_self_params = row0 * width_all, self_tables.n_params
         self.self_pos, self.self_param, self.self_sign = self_tables.arrays()
-
-    def _entries(self, g, lo, n, re, im, out):
-        """Parameter components of the (g -> lo) term at frequency n.
-
-        Returns ``[(pair_key, [component, ...]), ...]``; a component is one real (m_out, m_in)
-        parameter matrix with ``uses`` = [(row block, first output column, coefficient)].
-        """
-        result = []
-        if lo == 0:
-            sub = [("0", 0, out.n_trivial), ("0-", out.n_trivial, out.width - out.n_trivial)]
-        else:
-            m_out = out.width // 2
-            sub = [(str(lo), 0, m_out)]
-        for out_kind, col0, m_out in sub:
-            if m_out == 0:
-                continue
-            key = (g.kind, out_kind)
-            comps = []
-            if g.order == 0 and lo == 0:
-                # real -> real: trivial<->trivial, sign<->sign
-                if (g.kind == "0-") == (out_kind == "0-") or not self.o2:
-                    comps.append({"shape": (m_out, g.m), "uses": [(re, col0, 1.0)]})
-            elif lo == 0:
-                # Re(c S) = cr Sr - ci Si; O2: c real for trivial outputs, imaginary for sign outputs
-                if not self.o2 or out_kind == "0":
-                    comps.append({"shape": (m_out, g.m), "uses": [(re, col0, 1.0)]})
-                if not self.o2 or out_kind == "0-":
-                    comps.append({"shape": (m_out, g.m), "uses": [(im, col0, -1.0)]})
-            else:
-                b_term = g.order >= 1 and n == -(lo + g.order)
-                cs, ss = col0, col0 + m_out
-                if b_term:  # b conj(S): c = br Sr + bi Si, s = bi Sr - br Si
-                    real_uses = [(re, cs, 1.0), (im, ss, -1.0)]
-                    imag_uses = [(im, cs, 1.0), (re, ss, 1.0)]
-                else:  # a S: c = ar Sr - ai Si, s = ai Sr + ar Si
-                    real_uses = [(re, cs, 1.0), (im, ss, 1.0)]
-                    imag_uses = [(im, cs, -1.0), (re, ss, 1.0)]
-                # O2: real coefficient, or imaginary when the input is a sign field
-                if not self.o2 or g.kind != "0-":
-                    comps.append({"shape": (m_out, g.m), "uses": real_uses})
-                if not self.o2 or g.kind == "0-":
-                    comps.append({"shape": (m_out, g.m), "uses": imag_uses})
-            if comps:
-                result.append((key, comps))
-        return result
+        self.n_bias = bias.n_params
+        self.bias_pos, self.bias_param, self.bias_sign = bias.arrays()
 
 
 class _Tables:
-    """Accumulates ``(flat position, parameter index, coefficient)`` triples."""
+    """Accumulates ``(flat position, parameter index, coefficient)`` triples of block matrices."""
 
     def __init__(self):
         self.pos, self.param, self.sign = [], [], []
         self.n_params = 0
 
-    def add(self, comps, offset: int, m_in: int, width: int) -> int:
-        """Add components (each a real (m_out, m_in) parameter matrix used at ``uses`` =
-        [(row block, first column, coefficient)]) to a (rows, width) matrix at ``offset``."""
-        count = 0
-        for comp in comps:
-            m_out, m = comp["shape"]
-            idx = self.n_params + np.arange(m_out * m).reshape(m_out, m)
-            for blk, col0, coeff in comp["uses"]:
-                rows = blk * m_in + np.arange(m)
-                cols = col0 + np.arange(m_out)
-                self.pos.append(offset + rows[None, :] * width + cols[:, None])
+    def add(self, basis, offset: int, width: int, rows, m_in: int, col0: int, m_out: int) -> None:
+        """One weight per (basis element, output field, input field): basis element ``b`` adds
+        ``basis[b, co, ca]`` at row ``rows[ca] * m_in + i``, column ``col0 + co * m_out + o`` of the
+        (rows, width) matrix at ``offset`` of the flat buffer."""
+        if not m_out or not m_in:
+            return
+        for b in basis:
+            idx = self.n_params + np.arange(m_out * m_in).reshape(m_out, m_in)
+            for co, ca in zip(*np.nonzero(b)):
+                r = rows[ca] * m_in + np.arange(m_in)
+                c = col0 + co * m_out + np.arange(m_out)
+                self.pos.append(offset + r[None, :] * width + c[:, None])
                 self.param.append(idx)
-                self.sign.append(np.full((m_out, m), coeff))
-            self.n_params += m_out * m
-            count += m_out * m
-        return count
+                self.sign.append(np.full((m_out, m_in), b[co, ca]))
+            self.n_params += m_out * m_in
 
     def arrays(self):
         if not self.pos:

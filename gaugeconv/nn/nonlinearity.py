@@ -1,6 +1,8 @@
 """Gauge-equivariant nonlinearities: regular (sampled), norm and gated.
 
-All act per vertex on the last axis: x (..., C) -> (..., C'), any leading shape.
+Each acts on the channel axis ``dim`` of its input, at every position alike: ``dim=-1`` for mesh
+features ``(..., V, C)``, ``dim=1`` for icosahedral atlas tensors ``(B, C, V)`` and Möbius strip
+maps ``(B, C, W, L)``.
 """
 
 from __future__ import annotations
@@ -12,24 +14,21 @@ import torch
 from torch import nn
 
 from ..groups import FieldType
-from .util import field_index
+from .util import along, as_tensor, check_channels
+
+__all__ = ["GatedNonlinearity", "NormNonlinearity", "RegularNonlinearity"]
 
 
-def _bands(ftype: FieldType):
+def _bands(field_type: FieldType):
     """Group the fields into ``m`` bands, band i = the i-th copy of every kind; returns
     ``(kinds, index)`` with index (m, d) the channels of every band."""
-    copies = {}
-    for kind, start, width in ftype:
-        copies.setdefault(kind, []).append(list(range(start, start + width)))
-    mults = {kind: len(v) for kind, v in copies.items()}
-    if len(set(mults.values())) != 1:
+    kinds = sorted({f.kind for f in field_type}, key=lambda k: (int(k.rstrip("-")), k.endswith("-")))
+    copies = {kind: field_type.channels(kind) for kind in kinds}
+    if len({len(c) for c in copies.values()}) != 1:
         raise ValueError(
-            f"RegularNonlinearity needs the same multiplicity for every kind, e.g. '8x0 + 8x1 + 8x2'; got {ftype}"
+            f"RegularNonlinearity needs the same multiplicity for every kind, e.g. '8x0 + 8x1 + 8x2'; got {field_type}"
         )
-    kinds = sorted(copies, key=lambda k: (int(k.rstrip("-")), k.endswith("-")))
-    m = next(iter(mults.values()))
-    index = [[c for kind in kinds for c in copies[kind][i]] for i in range(m)]
-    return kinds, np.array(index, dtype=np.int64)
+    return kinds, np.concatenate([copies[kind] for kind in kinds], axis=1)
 
 
 class RegularNonlinearity(nn.Module):
@@ -49,98 +48,109 @@ class RegularNonlinearity(nn.Module):
 
     Parameters
     ----------
-    ftype : FieldType; input and output type
+    field_type : FieldType; input and output type
     samples : N, number of sampled rotations
     fn : elementwise function, default ``torch.relu``
+    dim : the channel axis of the input
+
+    Shapes
+    ------
+    x : any shape with ``C`` channels on axis ``dim`` -> the same shape
     """
 
-    def __init__(self, ftype: FieldType, samples: int = 15, fn: Callable | None = None):
+    def __init__(self, field_type: FieldType, samples: int = 15, fn: Callable | None = None, dim: int = -1):
         super().__init__()
-        self.in_type = self.out_type = ftype
+        self.in_type = self.out_type = field_type
         self.fn = torch.relu if fn is None else fn
-        self.samples = int(samples)
-        if ftype.order:
-            bad = [k for _, k in ftype.fields if k not in ("0", "reg")]
+        self.samples, self.dim = int(samples), int(dim)
+        if field_type.order:
+            bad = [k for _, k in field_type.fields if k not in ("0", "reg")]
             if bad:
                 raise ValueError(
-                    f"RegularNonlinearity on {ftype.group} needs only 'reg' and '0' fields, got {bad[0]!r}; "
+                    f"RegularNonlinearity on {field_type.group} needs only 'reg' and '0' fields, got {bad[0]!r}; "
                     "use NormNonlinearity or GatedNonlinearity"
                 )
             self.register_buffer("index", None, persistent=False)
             return
-        kinds, index = _bands(ftype)
+        kinds, index = _bands(field_type)
         max_order = max(int(k.rstrip("-")) for k in kinds)
         if self.samples <= 2 * max_order:
             raise ValueError(f"samples must be > 2 * highest order = {2 * max_order}, got {samples}")
         n = self.samples
         angle = 2 * np.pi * np.arange(n) / n
         flip = np.zeros(n, bool)
-        if ftype.has_reflections:
+        if field_type.has_reflections:
             angle, flip = np.concatenate([angle, angle]), np.concatenate([flip, ~flip])
-        band = FieldType(" + ".join(kinds), group=ftype.group)
-        # f(g) = [rho(g)^-1 x]_0 summed over kinds = (rho(g) e_0-rows)^T x; rows of sample matrix
+        band = FieldType(" + ".join(kinds), group=field_type.group)
+        # f(g) = sum over kinds of [rho(g)^-1 x]_0 = sum of (rho(g) e_0k) . x: rows of the sample matrix
         rho = band.rho(angle, flip)  # (S, d, d)
-        firsts = np.array([start for _, start, _ in band])
-        sample = rho[:, :, firsts].sum(axis=2)  # (S, d): f(g) = sum_k (rho(g) e_0k) . x
+        firsts = np.array([f.start for f in band])
+        sample = rho[:, :, firsts].sum(axis=2)  # (S, d)
         project = np.linalg.pinv(sample)  # (d, S)
-        self.register_buffer("index", torch.as_tensor(index.reshape(-1)), persistent=False)
-        self.register_buffer("sample_matrix", torch.as_tensor(sample), persistent=False)
-        self.register_buffer("project_matrix", torch.as_tensor(project), persistent=False)
-        self.register_buffer("inverse_index", torch.as_tensor(np.argsort(index.reshape(-1))), persistent=False)
+        self.register_buffer("index", as_tensor(index.reshape(-1)), persistent=False)
+        self.register_buffer("sample_matrix", as_tensor(sample), persistent=False)
+        self.register_buffer("project_matrix", as_tensor(project), persistent=False)
+        self.register_buffer("inverse_index", as_tensor(np.argsort(index.reshape(-1))), persistent=False)
         self._band_dim = index.shape[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (..., C) -> (..., C)."""
-        if x.shape[-1] != self.in_type.dim:
-            raise ValueError(f"RegularNonlinearity: x has {x.shape[-1]} channels, expected {self.in_type.dim}")
+        dim = check_channels(x, self.in_type, self.dim, type(self).__name__)
         if self.index is None:
             return self.fn(x)
-        bands = x.index_select(-1, self.index).unflatten(-1, (-1, self._band_dim))  # (..., m, d)
+        xl = x.movedim(dim, -1)
+        bands = xl.index_select(-1, self.index).unflatten(-1, (-1, self._band_dim))  # (..., m, d)
         values = bands @ self.sample_matrix.to(x.dtype).T  # (..., m, S)
         out = self.fn(values) @ self.project_matrix.to(x.dtype).T  # (..., m, d)
-        return out.flatten(-2).index_select(-1, self.inverse_index)
+        return out.flatten(-2).index_select(-1, self.inverse_index).movedim(-1, dim)
 
     def extra_repr(self) -> str:
-        return f"{self.in_type}, group={self.in_type.group}, samples={self.samples}"
+        return f"{self.in_type}, group={self.in_type.group}, samples={self.samples}, dim={self.dim}"
 
 
 class NormNonlinearity(nn.Module):
-    """``x -> x fn(|x| + b) / |x|`` on every non-trivial field, ``fn(x + b)`` on trivial ones.
+    """The exact nonlinearity for every field kind, one learned bias ``b`` per field.
 
-    Exactly equivariant for every field kind (norms are invariant). One learned bias per field.
+    Fields the group only permutes (trivial ``0``, regular ``reg``) go through ``fn`` channel by
+    channel, ``fn(x + b)``; fields it rotates or negates (irreps ``k >= 1``, sign ``0-``) are scaled
+    by a function of their norm, ``x fn(|x| + b) / |x|`` (``sign(x) fn(|x| + b)`` for a sign field).
 
     Parameters
     ----------
-    ftype : FieldType; input and output type
+    field_type : FieldType; input and output type
     fn : elementwise function, default ``torch.relu``
     bias : learn the biases b (initialised to zero)
     eps : added under the square root of the norm
+    dim : the channel axis of the input
+
+    Shapes
+    ------
+    x : any shape with ``C`` channels on axis ``dim`` -> the same shape
     """
 
-    def __init__(self, ftype: FieldType, fn: Callable | None = None, bias: bool = True, eps: float = 1e-12):
+    def __init__(
+        self, field_type: FieldType, fn: Callable | None = None, bias: bool = True, eps: float = 1e-12, dim: int = -1
+    ):
         super().__init__()
-        self.in_type = self.out_type = ftype
+        self.in_type = self.out_type = field_type
         self.fn = torch.relu if fn is None else fn
-        self.eps = eps
-        trivial, field_of, n_fields = field_index(ftype)
-        self.register_buffer("trivial", torch.as_tensor(trivial), persistent=False)
-        self.register_buffer("field_of", torch.as_tensor(field_of), persistent=False)
-        self.n_fields = n_fields
-        self.bias = nn.Parameter(torch.zeros(n_fields)) if bias else None
+        self.eps, self.dim = eps, int(dim)
+        self.register_buffer("pointwise", as_tensor(field_type.mask("0", "reg")), persistent=False)
+        self.register_buffer("field_of", as_tensor(field_type.field_of_channel), persistent=False)
+        self.bias = nn.Parameter(torch.zeros(field_type.n_fields)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (..., C) -> (..., C)."""
-        if x.shape[-1] != self.in_type.dim:
-            raise ValueError(f"NormNonlinearity: x has {x.shape[-1]} channels, expected {self.in_type.dim}")
-        sq = x.new_zeros(*x.shape[:-1], self.n_fields).index_add_(-1, self.field_of, x * x)
+        dim = check_channels(x, self.in_type, self.dim, type(self).__name__)
+        shape = list(x.shape)
+        shape[dim] = self.in_type.n_fields
+        sq = x.new_zeros(shape).index_add_(dim, self.field_of, x * x)
         norm = torch.sqrt(sq + self.eps)
-        b = 0.0 if self.bias is None else self.bias.to(x.dtype)
-        scale = (self.fn(norm + b) / norm).index_select(-1, self.field_of)
-        pointwise = self.fn(x + (0.0 if self.bias is None else b.index_select(0, self.field_of)))
-        return torch.where(self.trivial, pointwise, x * scale)
+        b = 0.0 if self.bias is None else along(self.bias.to(x.dtype), dim, x.dim())
+        scale = (self.fn(norm + b) / norm).index_select(dim, self.field_of)
+        b_channel = 0.0 if self.bias is None else along(self.bias.to(x.dtype)[self.field_of], dim, x.dim())
+        return torch.where(along(self.pointwise, dim, x.dim()), self.fn(x + b_channel), x * scale)
 
     def extra_repr(self) -> str:
-        return f"{self.in_type}, group={self.in_type.group}"
+        return f"{self.in_type}, group={self.in_type.group}, dim={self.dim}"
 
 
 class GatedNonlinearity(nn.Module):
@@ -154,31 +164,32 @@ class GatedNonlinearity(nn.Module):
     ----------
     out_type : FieldType
     fn : elementwise function for the trivial fields, default ``torch.relu``
+    dim : the channel axis of the input
+
+    Shapes
+    ------
+    x : ``C_in`` channels on axis ``dim`` -> ``C_out`` channels there, other axes unchanged
     """
 
-    def __init__(self, out_type: FieldType, fn: Callable | None = None):
+    def __init__(self, out_type: FieldType, fn: Callable | None = None, dim: int = -1):
         super().__init__()
-        self.out_type = out_type
+        self.out_type, self.dim = out_type, int(dim)
         self.fn = torch.relu if fn is None else fn
-        trivial, field_of, _ = field_index(out_type)
-        gated = sorted({int(f) for f, t in zip(field_of, trivial) if not t})
+        trivial = out_type.mask("0")
+        gated = np.unique(out_type.field_of_channel[~trivial])  # fields that get a gate
         self.n_gates = len(gated)
         self.in_type = out_type + FieldType(f"{self.n_gates}x0", group=out_type.group) if self.n_gates else out_type
-        gate_of = np.full(out_type.dim, -1, dtype=np.int64)
-        rank = {f: i for i, f in enumerate(gated)}
-        for c, (f, t) in enumerate(zip(field_of, trivial)):
-            if not t:
-                gate_of[c] = out_type.dim + rank[int(f)]
-        self.register_buffer("trivial", torch.as_tensor(trivial), persistent=False)
-        self.register_buffer("gate_of", torch.as_tensor(np.where(gate_of < 0, 0, gate_of)), persistent=False)
+        rank = np.zeros(out_type.n_fields, dtype=np.int64)
+        rank[gated] = np.arange(self.n_gates)
+        gate_of = np.where(trivial, 0, out_type.dim + rank[out_type.field_of_channel])
+        self.register_buffer("trivial", as_tensor(trivial), persistent=False)
+        self.register_buffer("gate_of", as_tensor(gate_of), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (..., C_in) -> (..., C_out)."""
-        if x.shape[-1] != self.in_type.dim:
-            raise ValueError(f"GatedNonlinearity: x has {x.shape[-1]} channels, expected {self.in_type.dim}")
-        fields = x[..., : self.out_type.dim]
-        gates = torch.sigmoid(x.index_select(-1, self.gate_of))
-        return torch.where(self.trivial, self.fn(fields), fields * gates)
+        dim = check_channels(x, self.in_type, self.dim, type(self).__name__)
+        fields = x.narrow(dim, 0, self.out_type.dim)
+        gates = torch.sigmoid(x.index_select(dim, self.gate_of))
+        return torch.where(along(self.trivial, dim, x.dim()), self.fn(fields), fields * gates)
 
     def extra_repr(self) -> str:
-        return f"{self.in_type} -> {self.out_type}, group={self.out_type.group}"
+        return f"{self.in_type} -> {self.out_type}, group={self.out_type.group}, dim={self.dim}"

@@ -6,70 +6,79 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..buffers import Geometry
 from ..groups import FieldType
-from .util import graph_index, require_torch_geometry
+from .util import as_tensor, check_channels, graph_index, require_torch_geometry
+
+__all__ = ["GlobalPool", "InvariantReadout", "global_pool"]
 
 
-def _as_long(values) -> torch.Tensor:
-    return torch.as_tensor(np.array(values, dtype=np.int64).reshape(-1))
+_REDUCTIONS = ("max", "mean")
 
 
 class InvariantReadout(nn.Module):
-    """Gauge-invariant features per vertex: ``[trivial channels, norms, regular max, regular mean]``.
+    """Gauge-invariant features: ``[trivial channels, norms, regular reductions]`` on the channel axis.
 
     Trivial fields (``0``) pass unchanged; sign fields (``0-``) and irreps of order >= 1 give their
-    norm; every regular field gives the max and the mean over its channels (orientations).
+    norm; every regular field gives, for each entry of ``reduce``, that reduction over its channels
+    (orientations): the max and the mean by default.
 
     Parameters
     ----------
-    ftype : FieldType of the input
+    in_type : FieldType of the input
+    reduce : "max", "mean" or a sequence of them: what every regular field gives
     eps : added under the square root of norms (smooth gradients at zero)
+    dim : the channel axis of the input (-1 for mesh features, 1 for atlas tensors and strip maps)
 
-    Shapes: x (..., C) -> (..., out_dim) with ``out_dim = #0 + #(other irreps) + 2 #reg``.
+    Attributes
+    ----------
+    out_type : ``FieldType("Dx0")`` of the input's group, D = ``out_dim``
+    out_dim : ``#0 + #(other irreps) + len(reduce) #reg``
+
+    Shapes
+    ------
+    x : ``C`` channels on axis ``dim`` -> ``out_dim`` channels there, other axes unchanged
     """
 
-    def __init__(self, ftype: FieldType, eps: float = 1e-12):
+    def __init__(self, in_type: FieldType, reduce="max+mean", eps: float = 1e-12, dim: int = -1):
         super().__init__()
-        self.in_type, self.eps = ftype, eps
-        trivial, norm_ch, norm_field, reg = [], [], [], []
-        n_norm = 0
-        for kind, start, width in ftype:
-            if kind == "0":
-                trivial.append(start)
-            elif kind == "reg":
-                reg.append(list(range(start, start + width)))
-            else:
-                norm_ch.extend(range(start, start + width))
-                norm_field.extend([n_norm] * width)
-                n_norm += 1
-        self.n_norm, self.n_reg = n_norm, len(reg)
-        self.reg_width = len(reg[0]) if reg else 0
-        self.register_buffer("trivial", _as_long(trivial), persistent=False)
-        self.register_buffer("norm_channels", _as_long(norm_ch), persistent=False)
-        self.register_buffer("norm_field", _as_long(norm_field), persistent=False)
-        self.register_buffer("reg_channels", _as_long(reg), persistent=False)
-        self.out_dim = len(trivial) + n_norm + 2 * self.n_reg
+        reduce = tuple(reduce.split("+")) if isinstance(reduce, str) else tuple(reduce)
+        if not reduce or any(r not in _REDUCTIONS for r in reduce):
+            raise ValueError(f"reduce must be 'max', 'mean' or 'max+mean', got {reduce!r}")
+        self.in_type, self.reduce, self.eps, self.dim = in_type, reduce, eps, int(dim)
+        norm = in_type.mask("0-", "irrep")
+        regular = in_type.channels("reg") if in_type.order else np.zeros((0, 0), np.int64)
+        _, norm_field = np.unique(in_type.field_of_channel[norm], return_inverse=True)
+        self.n_norm, self.n_reg = int(norm_field.max(initial=-1)) + 1, len(regular)
+        self.reg_width = regular.shape[1]
+        self.register_buffer("trivial", as_tensor(np.flatnonzero(in_type.mask("0"))), persistent=False)
+        self.register_buffer("norm_channels", as_tensor(np.flatnonzero(norm)), persistent=False)
+        self.register_buffer("norm_field", as_tensor(norm_field.reshape(-1)), persistent=False)
+        self.register_buffer("reg_channels", as_tensor(regular.reshape(-1)), persistent=False)
+        self.out_dim = len(self.trivial) + self.n_norm + len(reduce) * self.n_reg
+        self.out_type = FieldType(f"{self.out_dim}x0", group=in_type.group)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (..., C) -> (..., out_dim)."""
-        if x.shape[-1] != self.in_type.dim:
-            raise ValueError(f"InvariantReadout: x has {x.shape[-1]} channels, expected {self.in_type.dim}")
-        parts = [x.index_select(-1, self.trivial)]
+        dim = check_channels(x, self.in_type, self.dim, type(self).__name__)
+        parts = [x.index_select(dim, self.trivial)]
         if self.n_norm:
-            sq = x.index_select(-1, self.norm_channels) ** 2
-            sq = x.new_zeros(*x.shape[:-1], self.n_norm).index_add_(-1, self.norm_field, sq)
-            parts.append(torch.sqrt(sq + self.eps))
+            sq = x.index_select(dim, self.norm_channels) ** 2
+            shape = list(x.shape)
+            shape[dim] = self.n_norm
+            parts.append(torch.sqrt(x.new_zeros(shape).index_add_(dim, self.norm_field, sq) + self.eps))
         if self.n_reg:
-            regs = x.index_select(-1, self.reg_channels).unflatten(-1, (self.n_reg, self.reg_width))
-            parts += [regs.amax(-1), regs.mean(-1)]
-        return torch.cat(parts, dim=-1)
+            regs = x.index_select(dim, self.reg_channels).unflatten(dim, (self.n_reg, self.reg_width))
+            parts += [regs.amax(dim + 1) if r == "max" else regs.mean(dim + 1) for r in self.reduce]
+        return torch.cat(parts, dim=dim)
 
     def extra_repr(self) -> str:
-        return f"{self.in_type} -> {self.out_dim} invariants, group={self.in_type.group}"
+        reduce = "+".join(self.reduce)
+        group = self.in_type.group
+        return f"{self.in_type} -> {self.out_dim} invariants, group={group}, reduce={reduce}, dim={self.dim}"
 
 
 def global_pool(
-    x: torch.Tensor, geometry=None, reduce: str = "mean", batch: torch.Tensor | None = None
+    x: torch.Tensor, geometry: Geometry | None = None, reduce: str = "mean", batch: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Pool features over the vertices of every mesh of a (batched) geometry.
 
@@ -122,7 +131,9 @@ class GlobalPool(nn.Module):
             raise ValueError(f"reduce must be 'mean', 'max', 'sum' or 'area', got {reduce!r}")
         self.reduce = reduce
 
-    def forward(self, x: torch.Tensor, geometry=None, batch: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, geometry: Geometry | None = None, batch: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return global_pool(x, geometry, self.reduce, batch=batch)
 
     def extra_repr(self) -> str:

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from torch import nn
+
+from ..groups import FieldType
+
+__all__ = [
+    "SparseRead",
+    "along",
+    "as_tensor",
+    "check_channels",
+    "check_input",
+    "graph_index",
+    "require_torch_geometry",
+]
 
 
 def require_torch_geometry(geometry, where: str) -> None:
@@ -14,7 +28,7 @@ def require_torch_geometry(geometry, where: str) -> None:
 
 
 def check_input(x, geometry, channels: int, where: str):
-    """Validate features ``x`` (V, C) or (B, V, C); return ``(x as (B, V, C), squeezed)``."""
+    """Validate mesh features ``x`` (V, C) or (B, V, C); return ``(x as (B, V, C), squeezed)``."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{where}: x must be a torch tensor, got {type(x).__name__}")
     if x.dim() not in (2, 3):
@@ -29,6 +43,31 @@ def check_input(x, geometry, channels: int, where: str):
     return (x.unsqueeze(0), True) if x.dim() == 2 else (x, False)
 
 
+def check_channels(x, field_type: FieldType, dim: int, where: str) -> int:
+    """Raise ValueError unless ``x`` is a tensor with ``field_type.dim`` channels on axis ``dim``;
+    return ``dim`` as a non-negative axis."""
+    if not isinstance(x, torch.Tensor) or x.dim() == 0 or not -x.dim() <= dim < x.dim():
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{where}: expected a tensor with channels on axis {dim}, got {shape}")
+    if x.shape[dim] != field_type.dim:
+        raise ValueError(
+            f"{where}: x has {x.shape[dim]} channels on axis {dim}, expected {field_type.dim} for {field_type}"
+        )
+    return dim % x.dim()
+
+
+def along(t: torch.Tensor, dim: int, ndim: int) -> torch.Tensor:
+    """View a per-channel tensor ``(C,)`` so that it broadcasts along axis ``dim`` of an ``ndim``-d tensor."""
+    shape = [1] * ndim
+    shape[dim] = -1
+    return t.view(shape)
+
+
+def as_tensor(array, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A torch copy of a numpy array (read-only arrays of FieldType and the atlases included)."""
+    return torch.tensor(np.asarray(array), dtype=dtype)
+
+
 def graph_index(geometry) -> torch.Tensor:
     """(V,) int64: which mesh of a batched geometry (:meth:`Geometry.batch`) every vertex belongs to."""
     sizes = tuple(getattr(geometry, "graph_sizes", ()) or ())
@@ -39,14 +78,41 @@ def graph_index(geometry) -> torch.Tensor:
     return torch.repeat_interleave(torch.arange(len(sizes), device=device), counts)
 
 
-def field_index(ftype):
-    """Per channel: ``(trivial (C,) bool, field (C,) int64 field number, number of fields)``."""
-    import numpy as np
+class SparseRead(nn.Module):
+    """A fixed sparse linear map on flattened features, ``(B, N) -> (B, R)``:
+    ``out[:, r] = sum_k coef[r, k] x[:, index[r, k]]``, with its adjoint for custom backward passes.
 
-    trivial = np.zeros(ftype.dim, dtype=bool)
-    field_of = np.zeros(ftype.dim, dtype=np.int64)
-    n = 0
-    for n, (kind, start, width) in enumerate(ftype):
-        trivial[start : start + width] = kind == "0"
-        field_of[start : start + width] = n
-    return trivial, field_of, n + 1 if ftype.dim else 0
+    Parameters
+    ----------
+    index : (R, K) int, coef : (R, K) float (coefficients exactly 1 with K = 1 skip the product)
+    """
+
+    def __init__(self, index, coef):
+        super().__init__()
+        index, coef = np.asarray(index, dtype=np.int64), np.asarray(coef, dtype=np.float64)
+        self.rows, self.width = index.shape
+        # a plain gather when every row reads one entry with coefficient 1 (or is empty)
+        self.plain = self.width == 1 and bool(np.all((coef == 1.0) | (coef == 0.0)))
+        empty = np.flatnonzero(coef[:, 0] == 0.0) if self.plain else np.zeros(0, np.int64)
+        self.register_buffer("empty", as_tensor(empty), persistent=False)
+        # k-major: the K terms of a row are K planes, summed over a middle axis
+        self.register_buffer("index", as_tensor(index.T.reshape(-1)), persistent=False)
+        self.register_buffer("coef", as_tensor(coef.T), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x.index_select(1, self.index)
+        if self.plain:
+            return out.index_fill_(1, self.empty, 0) if self.empty.numel() else out
+        return (out.view(x.shape[0], self.width, self.rows) * self.coef.to(x.dtype)).sum(1)
+
+    def adjoint_(self, grad: torch.Tensor, grad_x: torch.Tensor) -> torch.Tensor:
+        """``grad_x[:, index[r, k]] += coef[r, k] grad[:, r]``; ``grad (B, R)``, ``grad_x (B, N)`` in place."""
+        if not self.plain:
+            grad = (grad.unsqueeze(1) * self.coef.to(grad.dtype)).reshape(grad.shape[0], -1)
+        elif self.empty.numel():
+            grad = grad.index_fill(1, self.empty, 0)
+        return grad_x.index_add_(1, self.index, grad)
+
+    def extra_repr(self) -> str:
+        kind = "gather" if self.plain else f"{self.width} terms per row"
+        return f"{self.rows} rows, {kind}"
