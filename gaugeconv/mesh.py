@@ -18,8 +18,24 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
+__all__ = [
+    "HalfEdges",
+    "MESH_SUFFIXES",
+    "Mesh",
+    "MeshError",
+    "SAVE_SUFFIXES",
+    "components",
+    "corner_fans",
+    "half_edges",
+    "load_mesh",
+    "make_mesh",
+    "save_mesh",
+]
+
 #: File suffixes accepted by :func:`load_mesh` (read through trimesh).
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
+#: File suffixes :func:`save_mesh` writes.
+SAVE_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb")
 
 
 class MeshError(ValueError):
@@ -414,3 +430,36 @@ def load_mesh(path, *, repair: bool = False) -> Mesh:
         vertices = vertices[np.sort(first)]
         faces = rank[inverse.reshape(-1)][faces]
     return make_mesh(vertices, faces, name=name, repair=repair)
+
+
+def save_mesh(mesh: Mesh, path) -> None:
+    """Write ``mesh`` to a mesh file (obj, ply, off, stl, glb, chosen by the suffix), atomically.
+
+    Vertices and faces are written as they are (no processing, vertex order kept): OBJ and OFF
+    with 15 significant digits, PLY, GLB and STL in float32 as trimesh writes them. Only
+    positions are stored: a mesh with intrinsic ``lengths`` loses them (save its preprocessed
+    Geometry instead). The file appears complete or not at all
+    (:func:`gaugeconv.fileformat.atomic_write`); a missing parent folder is created.
+
+    Parameters
+    ----------
+    mesh : Mesh
+    path : str or os.PathLike, ending in one of :data:`SAVE_SUFFIXES`
+    """
+    import trimesh
+
+    from .fileformat import atomic_write
+
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in SAVE_SUFFIXES:
+        raise MeshError(f"{path}: cannot write mesh type {suffix or '(none)'}; use one of {', '.join(SAVE_SUFFIXES)}")
+    kwargs = {"digits": 15} if suffix in (".obj", ".off") else {}
+    if suffix == ".obj":
+        kwargs["include_normals"] = False
+    data = trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.faces), process=False).export(
+        file_type=suffix[1:], **kwargs
+    )
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_write(path, suffix=suffix) as tmp, open(tmp, "wb") as fh:
+        fh.write(data.encode() if isinstance(data, str) else data)

@@ -13,7 +13,9 @@ import pytest
 
 from gaugeconv import load_geometry, load_mesh, preprocess, save_geometry, shapes
 from gaugeconv.buffers import geometry_fields
-from gaugeconv.cli import _shape_options, is_up_to_date, main, parse_shard
+from gaugeconv.cli import main
+from gaugeconv.cli.preprocess import is_up_to_date, parse_shard
+from gaugeconv.cli.shape import shape_options
 
 SUMMARY = re.compile(r"^(?P<src>\S+): (?P<V>\d+) vertices, (?P<E>\d+) directed edges, (SO2|O2), \d+\.\d\d s -> (\S+)$")
 
@@ -208,7 +210,7 @@ SHAPE_FUNCTIONS = dict(shapes.SHAPES)
 @pytest.mark.parametrize("name", sorted(SHAPE_FUNCTIONS))
 def test_shape_defaults_match_the_library(name):
     signature = inspect.signature(SHAPE_FUNCTIONS[name])
-    for flag, _, default, _ in _shape_options()[name][1]:
+    for flag, _, default, _ in shape_options()[name][1]:
         assert signature.parameters[flag[2:].replace("-", "_")].default == default, flag
 
 
