@@ -96,8 +96,15 @@ def _glyph_length(g, index) -> float:
     return 0.7 * max(_edge_length(g), float(spacing) if len(index) < g.n_vertices else 0.0)
 
 
-def _plotter(g, window_size, screenshot, off_screen):
+def _plotter(g, window_size, screenshot, off_screen, view, zoom):
+    """A plotter for ``g``, after checking every drawing option (nothing is written on error)."""
     _check_png(screenshot)
+    if view is not None:
+        direction = np.asarray(view, dtype=np.float64).reshape(-1)
+        if direction.shape != (3,) or not np.all(np.isfinite(direction)) or not np.any(direction):
+            raise ValueError(f"view must be a non-zero direction (x, y, z) towards the camera, got {view!r}")
+    if not (isinstance(zoom, (int, float, np.number)) and np.isfinite(zoom) and zoom > 0):
+        raise ValueError(f"zoom must be a finite number > 0, got {zoom!r}")
     pv = _pyvista()
     if len(window_size) != 2 or min(window_size) < 16:
         raise ValueError(f"window_size must be (width, height) of at least 16 pixels, got {window_size}")
@@ -290,7 +297,7 @@ def plot_scalar(
         raise ValueError(
             f"values must have shape (V,) = ({g.n_vertices},) or (F,) = ({g.n_faces},), got {values.shape}"
         )
-    pv, plotter = _plotter(g, window_size, screenshot, off_screen)
+    pv, plotter = _plotter(g, window_size, screenshot, off_screen, view, zoom)
     _add_surface(plotter, pv, g, values, cmap=cmap, clim=clim, show_edges=show_edges, scalar_bar_args=_bar(name))
     return _finish(plotter, g.vertices, title, view, zoom, screenshot)
 
@@ -356,7 +363,7 @@ def plot_field(
     # light colour maps under black glyphs
     cmap = cmap or ("RdBu_r" if signed else ("YlOrRd" if glyphs else "viridis"))
     limit = float(np.max(np.abs(colour))) or 1.0
-    pv, plotter = _plotter(g, window_size, screenshot, off_screen)
+    pv, plotter = _plotter(g, window_size, screenshot, off_screen, view, zoom)
     _add_surface(
         plotter, pv, g, colour, cmap=cmap, clim=(-limit, limit) if signed else None, scalar_bar_args=_bar(label)
     )
@@ -396,7 +403,7 @@ def plot_frames(
     window_size, screenshot, off_screen, view, zoom, title : see :func:`plot_scalar`
     """
     g = _numpy_geometry(geometry)
-    pv, plotter = _plotter(g, window_size, screenshot, off_screen)
+    pv, plotter = _plotter(g, window_size, screenshot, off_screen, view, zoom)
     _add_surface(plotter, pv, g)
     _add_frames(plotter, pv, g, g.frames, max_glyphs, glyph_scale, normals)
     return _finish(plotter, g.vertices, title, view, zoom, screenshot)
@@ -467,7 +474,7 @@ def plot_transport(
     coords = coords / norm
     vector = coords[source]
     returned = None if returned is None else returned / norm
-    pv, plotter = _plotter(g, window_size, screenshot, off_screen)
+    pv, plotter = _plotter(g, window_size, screenshot, off_screen, view, zoom)
     _add_surface(plotter, pv, g)
     points = g.vertices + lift * g.frames[:, 2]
     _add_arrows(plotter, pv, points[index], tangent_to_3d(g, coords)[index], length, "#333333")
@@ -506,7 +513,7 @@ def plot_curvature(
     finite = np.abs(curvature[np.isfinite(curvature)])
     limit = float(np.percentile(finite, 99)) if finite.size else 0.0
     limit = limit if limit > 1e-12 else 1.0
-    pv, plotter = _plotter(g, window_size, screenshot, off_screen)
+    pv, plotter = _plotter(g, window_size, screenshot, off_screen, view, zoom)
     args = _bar("Gaussian curvature")
     _add_surface(plotter, pv, g, curvature, cmap=cmap, clim=(-limit, limit), nan_color="#bdbdbd", scalar_bar_args=args)
     return _finish(plotter, g.vertices, title, view, zoom, screenshot)
@@ -554,7 +561,7 @@ def plot_structure(
         carried = transport_tree(g.edge_index, g.log_r, g.transport_angle, g.transport_flip, source, vector)
         reached = np.isfinite(carried[:, 0])
         frames[reached, axis] = tangent_to_3d(g, np.nan_to_num(carried))[reached]
-    pv, plotter = _plotter(g, window_size, screenshot, off_screen)
+    pv, plotter = _plotter(g, window_size, screenshot, off_screen, view, zoom)
     _add_surface(plotter, pv, g)
     radius = 0.08 * _edge_length(g)
     for edges, colour in ((seam, "#ff7f0e"), (sides[count == 1], "black")):

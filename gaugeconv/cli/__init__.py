@@ -15,7 +15,7 @@ import argparse
 
 from .. import __version__
 from . import info, preprocess, render, shape
-from .common import EXIT_USER_ERROR, USER_ERRORS, error, one_line
+from .common import EXIT_INTERRUPTED, EXIT_USER_ERROR, USER_ERRORS, error, one_line, reported_warnings, tell
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -38,14 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status:
-    0 success, 2 bad arguments or bad input (after processing every other input)."""
+    0 success, 2 bad arguments or bad input (after processing every other input), 130
+    interrupted (Ctrl-C: one line, no partial output, worker processes stopped)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help, --version (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
+    path = getattr(args, "file", None)
     try:
-        return args.run(args)
+        with reported_warnings(path):
+            return args.run(args)
     except USER_ERRORS as exc:
-        error(one_line(exc, getattr(args, "file", None)))
+        error(one_line(exc, path))
         return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        tell("gaugeconv: interrupted")
+        return EXIT_INTERRUPTED

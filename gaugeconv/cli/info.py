@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 from ..fileformat import FORMAT_NAME, FORMAT_VERSION
 from ..fileformat import load as load_geometry
 from ..mesh import load_mesh
 from ..preprocessing import preprocess
-from .common import captured_warnings
+from .common import say
 
 __all__ = ["add_parser", "run"]
 
@@ -32,18 +31,15 @@ def run(args) -> int:
     path = args.file
     if path.lower().endswith(".npz"):
         geometry = load_geometry(path)
-        print(geometry.summary())
-        print(f"  file: {FORMAT_NAME} version {FORMAT_VERSION}, mesh sha256 {geometry.mesh_hash}")
+        say(geometry.summary())
+        say(f"  file: {FORMAT_NAME} version {FORMAT_VERSION}, mesh sha256 {geometry.mesh_hash}")
         return 0
-    with captured_warnings(path) as warned:
-        mesh = load_mesh(path, repair=args.repair)
-    for line in warned:
-        print(line, file=sys.stderr)
+    mesh = load_mesh(path, repair=args.repair)  # warnings: one line each (gaugeconv.cli.main)
     start = time.perf_counter()
     geometry = preprocess(mesh)
     seconds = time.perf_counter() - start
-    print(geometry.summary())
+    say(geometry.summary())
     if mesh.repairs:
-        print(f"  repairs: {'; '.join(mesh.repairs)}")
-    print(f"  mesh sha256 {mesh.hash}, preprocessed in {seconds:.2f} s")
+        say(f"  repairs: {'; '.join(mesh.repairs)}")
+    say(f"  mesh sha256 {mesh.hash}, preprocessed in {seconds:.2f} s")
     return 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -12,7 +14,19 @@ from ..fileformat import FORMAT_VERSION, read_header
 from ..fileformat import save as save_geometry
 from ..mesh import MESH_SUFFIXES, load_mesh
 from ..preprocessing import preprocess
-from .common import EXIT_USER_ERROR, USER_ERRORS, captured_warnings, error, nonnegative_int, one_line, positive_int
+from .common import (
+    EXIT_INTERRUPTED,
+    EXIT_USER_ERROR,
+    USER_ERRORS,
+    captured_warnings,
+    error,
+    nonnegative_int,
+    one_line,
+    positive_int,
+    same_file,
+    say,
+    tell,
+)
 
 __all__ = ["Outcome", "add_parser", "is_up_to_date", "parse_shard", "plan_outputs", "preprocess_file", "run"]
 
@@ -100,20 +114,56 @@ def parse_shard(text: str) -> tuple:
 
 def plan_outputs(inputs: list, out: str) -> list:
     """Pair each input with its output path: ``out`` itself for a single input (unless ``out``
-    is a folder), else ``out/<input stem>.npz``. Raises ValueError when two inputs collide."""
+    is a folder), else ``out/<input stem>.npz``.
+
+    Raises
+    ------
+    ValueError
+        before anything is written, when an output would not end in ``.npz``, when two inputs
+        would be written to the same output, or when an output (or the output folder) is an
+        input of the run, also through ``./``, ``..``, symbolic or hard links.
+    """
     as_folder = len(inputs) > 1 or os.path.isdir(out) or out.endswith(("/", os.sep))
-    if not as_folder:
-        return [(inputs[0], out)]
-    pairs, seen = [], {}
     for source in inputs:
-        target = os.path.join(out, os.path.splitext(os.path.basename(source))[0] + ".npz")
-        if target in seen:
-            raise ValueError(
-                f"{seen[target]} and {source} would both be written to {target}; preprocess them separately"
-            )
-        seen[target] = source
-        pairs.append((source, target))
+        if same_file(out, source):
+            raise ValueError(f"-o {out} is the input {source}; choose another output")
+    if not as_folder:
+        pairs = [(inputs[0], out)]
+    else:
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise ValueError(f"-o {out} is a file, but several inputs need an output folder")
+        pairs, seen = [], {}
+        for source in inputs:
+            target = os.path.join(out, os.path.splitext(os.path.basename(source))[0] + ".npz")
+            if target in seen:
+                raise ValueError(
+                    f"{seen[target]} and {source} would both be written to {target}; preprocess them separately"
+                )
+            seen[target] = source
+            pairs.append((source, target))
+    for _, target in pairs:
+        if not target.lower().endswith(".npz"):
+            hint = "" if as_folder else "; to write into a folder, end OUT with /"
+            raise ValueError(f"{target}: a geometry file must end in .npz{hint}")
+        for source in inputs:
+            if same_file(target, source):
+                raise ValueError(f"{target} would overwrite the input {source}; choose another output")
     return pairs
+
+
+def _ignore_interrupts() -> None:
+    """Worker setup: Ctrl-C is the parent's to handle (it stops the pool); a termination
+    request unwinds the worker, so that its temporary output file is removed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_terminate)
+
+
+def _exit_on_terminate(signum, frame) -> None:
+    raise SystemExit(EXIT_INTERRUPTED)
+
+
+def _preprocess_task(task: tuple) -> Outcome:
+    return preprocess_file(*task)
 
 
 def add_parser(sub) -> None:
@@ -152,7 +202,7 @@ def run(args) -> int:
     try:
         pairs = plan_outputs(inputs, args.output)
     except ValueError as exc:
-        error(str(exc))
+        error(one_line(exc))
         return EXIT_USER_ERROR
     if args.shard is not None:
         k, n = args.shard
@@ -162,45 +212,56 @@ def run(args) -> int:
         if not args.force and is_up_to_date(source, target, args.levels):
             outcomes.append(Outcome(source, target, "skipped", f"{source}: up to date, skipped -> {target}"))
         else:
-            todo.append((source, target))
+            todo.append((source, target, args.repair, args.levels))
 
     from tqdm import tqdm
 
     bar = tqdm(total=len(pairs), unit="mesh", file=sys.stderr, disable=args.quiet or not sys.stderr.isatty())
     bar.update(len(outcomes))
 
-    def report(outcome: Outcome) -> None:
-        for line in outcome.warnings:
-            bar.write(line, file=sys.stderr)
-        if outcome.status == "failed":
-            bar.write(f"gaugeconv: error: {outcome.line}", file=sys.stderr)
-        elif not args.quiet:
-            bar.write(outcome.line, file=sys.stdout)
-        bar.update(1)
+    def report(outcome: Outcome, count: bool = True) -> None:
+        with tqdm.external_write_mode(file=sys.stderr):
+            for line in outcome.warnings:
+                tell(line)
+            if outcome.status == "failed":
+                error(outcome.line)
+            elif not args.quiet:
+                say(outcome.line)
+        if count:
+            bar.update(1)
 
     for outcome in outcomes:
-        if not args.quiet:
-            bar.write(outcome.line, file=sys.stdout)
-    sources = [s for s, _ in todo]
-    targets = [t for _, t in todo]
-    repairs = [args.repair] * len(todo)
-    levels = [args.levels] * len(todo)
-    if args.workers > 1 and len(todo) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=min(args.workers, len(todo))) as pool:
-            for outcome in pool.map(preprocess_file, sources, targets, repairs, levels):
+        report(outcome, count=False)
+    try:
+        with contextlib.closing(_outcomes(todo, args.workers)) as results:  # closing stops a pool at once
+            for outcome in results:
                 outcomes.append(outcome)
                 report(outcome)
-    else:
-        for outcome in map(preprocess_file, sources, targets, repairs, levels):
-            outcomes.append(outcome)
-            report(outcome)
-    bar.close()
+    finally:
+        bar.close()
 
     failed = sum(o.status == "failed" for o in outcomes)
     if len(pairs) > 1 and not args.quiet:
         done = sum(o.status == "done" for o in outcomes)
         skipped = sum(o.status == "skipped" for o in outcomes)
-        print(f"gaugeconv: {done} preprocessed, {skipped} up to date, {failed} failed", file=sys.stderr)
+        tell(f"gaugeconv: {done} preprocessed, {skipped} up to date, {failed} failed")
     return EXIT_USER_ERROR if failed else 0
+
+
+def _outcomes(todo: list, workers: int):
+    """The Outcome of every task, in order: in this process, or in a pool of ``workers``
+    processes that Ctrl-C (KeyboardInterrupt here) terminates at once."""
+    if workers <= 1 or len(todo) <= 1:
+        yield from map(_preprocess_task, todo)
+        return
+    import multiprocessing
+
+    pool = multiprocessing.Pool(min(workers, len(todo)), initializer=_ignore_interrupts)
+    try:
+        yield from pool.imap(_preprocess_task, todo)
+        pool.close()
+    except BaseException:  # Ctrl-C, or the consumer stopped: stop the workers now
+        pool.terminate()
+        raise
+    finally:
+        pool.join()

@@ -15,7 +15,7 @@ from ..groups import FieldType
 from ..mesh import load_mesh
 from ..preprocessing import preprocess
 from ..preprocessing.transport import loop_through, transport_path
-from .common import EXIT_USER_ERROR, error, one_line
+from .common import EXIT_USER_ERROR, error, one_line, same_file, say
 
 __all__ = ["GEOMETRY_FIELDS", "add_parser", "run"]
 
@@ -134,6 +134,9 @@ def run(args) -> int:
                 raise ValueError(f"-o must name a .png file, got {args.output!r}")
             if not os.path.isdir(directory):
                 raise ValueError(f"-o: directory {directory} does not exist")
+            for source in filter(None, (args.file, args.features)):
+                if same_file(args.output, source):
+                    raise ValueError(f"-o {args.output} is the input {source}; choose another output")
         if args.file.lower().endswith(".npz"):
             g = load_geometry(args.file)
         else:
@@ -146,5 +149,5 @@ def run(args) -> int:
     if args.output is None:
         plotter.show()
     else:
-        print(f"{args.output}: {what} of {g.name} ({g.n_vertices} vertices), {width}x{height}")
+        say(f"{args.output}: {what} of {g.name} ({g.n_vertices} vertices), {width}x{height}")
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import sys
+import re
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from .. import shapes
 from ..fileformat import save as save_geometry
 from ..mesh import SAVE_SUFFIXES, save_mesh
 from ..preprocessing import preprocess
-from .common import EXIT_USER_ERROR, error, one_line
+from .common import EXIT_USER_ERROR, error, one_line, say, tell
 
 __all__ = ["SHAPE_SUFFIXES", "add_parser", "run", "shape_options"]
 
@@ -105,7 +105,11 @@ def run(args) -> int:
     try:
         mesh = shapes.SHAPES[args.shape](**kwargs)
     except ValueError as exc:
-        error(f"{args.shape}: {one_line(exc)}")
+        # the generator names its Python arguments: say the flags instead
+        message = one_line(exc, args.shape)
+        for flag in args.options:
+            message = re.sub(rf"\b{flag[2:].replace('-', '_')}\b", flag, message)
+        error(message)
         return EXIT_USER_ERROR
     if suffix == ".npz":
         geometry = preprocess(mesh)
@@ -114,12 +118,11 @@ def run(args) -> int:
         what = f"{geometry.n_edges} directed edges, {geometry.structure_group}"
     else:
         if mesh.lengths is not None:
-            print(
+            tell(
                 f"gaugeconv: note: {suffix} stores only vertex positions: the file has the embedded "
-                "(curved) metric, not the flat one; write .npz to keep it",
-                file=sys.stderr,
+                "(curved) metric, not the flat one; write .npz to keep it"
             )
         save_mesh(mesh, out)
         what = f"{mesh.n_components} component{'s' * (mesh.n_components != 1)}"
-    print(f"{mesh.name}: {mesh.n_vertices} vertices, {mesh.n_faces} faces, {what} -> {out}")
+    say(f"{mesh.name}: {mesh.n_vertices} vertices, {mesh.n_faces} faces, {what} -> {out}")
     return 0

@@ -9,13 +9,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..buffers import Geometry, PoolMap
-from ..mesh import Mesh, half_edges
+from ..mesh import Mesh, MeshError, half_edges
 from .connection import _CHUNK, Connection, connect, corner_angles, side_lengths, vertex_frames
 from .connectivity import Fans, Orientation, boundary_loops, order_fans, orient
+from .orientation import ORIENTATIONS, orient_mesh
+from .scale import check_representable, restore_scale, scale_exponent, to_unit_scale, with_scale
 
 __all__ = [
     "Connection",
     "Fans",
+    "ORIENTATIONS",
     "Orientation",
     "boundary_loops",
     "compute_buffers",
@@ -50,7 +53,13 @@ def _vertex_areas(lengths: np.ndarray, faces: np.ndarray, n_vertices: int) -> np
 
 
 def compute_buffers(mesh: Mesh) -> dict:
-    """All arrays and scalars of a :class:`gaugeconv.Geometry` for ``mesh`` (a dict)."""
+    """All arrays and scalars of a :class:`gaugeconv.Geometry` for ``mesh`` (a dict).
+
+    Computed on a copy brought to unit size by a power of two (exact, :mod:`.scale`), so that
+    no square overflows or underflows; lengths and areas are scaled back at the end.
+    """
+    source = mesh
+    mesh, _, length_exponent = to_unit_scale(source)
     n = mesh.n_vertices
     he0 = half_edges(mesh.faces, n)
     orientation = orient(mesh.faces, he0)
@@ -66,7 +75,7 @@ def compute_buffers(mesh: Mesh) -> dict:
     defect = np.where(fans.boundary, np.pi, 2 * np.pi) - conn.angle_sum
     n_edges = he0.edges.shape[0]
     orientable = bool(orientation.orientable.all())
-    return dict(
+    buffers = dict(
         vertices=np.asarray(mesh.vertices, dtype=np.float64),
         faces=faces,
         frames=frames,
@@ -84,12 +93,39 @@ def compute_buffers(mesh: Mesh) -> dict:
         n_components=int(orientation.orientable.size),
         n_boundary_loops=boundary_loops(he0, n),
         euler_characteristic=int(n - n_edges + len(faces)),
-        mesh_hash=mesh.hash,
+        source_index=_source_index(source),
+        mesh_hash=source.hash,
         name=mesh.name,
     )
+    return restore_scale(buffers, source, length_exponent)
 
 
-def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0) -> Geometry:
+def _source_index(mesh: Mesh) -> np.ndarray:
+    if mesh.source_index is None:
+        return np.arange(mesh.n_vertices, dtype=np.int64)
+    return np.asarray(mesh.source_index, dtype=np.int64)
+
+
+def _coarse_levels(mesh: Mesh, buffers: dict, levels: int, ratio: float) -> tuple[list, list]:
+    """The hierarchy of ``buffers``, built at unit scale like the buffers themselves; each
+    coarse vertex carries the source index of the fine vertex it is."""
+    from .hierarchy import build_hierarchy
+
+    vertex_exponent = scale_exponent(mesh.vertices)
+    length_exponent = vertex_exponent if mesh.lengths is None else scale_exponent(mesh.lengths)
+    unit = with_scale(buffers, -vertex_exponent, -length_exponent) if levels else buffers
+    coarse, pools = build_hierarchy(unit, levels, ratio)  # checks levels and ratio
+    coarse = [with_scale(level, vertex_exponent, length_exponent) for level in coarse]
+    pools = [with_scale(pool, 0, length_exponent) for pool in pools]
+    source_index = buffers["source_index"]
+    for level, pool in zip(coarse, pools):
+        source_index = level["source_index"] = source_index[pool["sub"]]
+        check_representable(level, mesh.name)
+        check_representable(pool, mesh.name)
+    return coarse, pools
+
+
+def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0, orientation: str = "file") -> Geometry:
     """Compute the geometric buffers of a validated mesh.
 
     Parameters
@@ -98,15 +134,31 @@ def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0) -> Geometry:
     levels : number K of coarse levels for pooling (``Geometry.levels``, ``Geometry.pools``);
         see :mod:`gaugeconv.preprocessing.hierarchy`
     ratio : vertex count ratio between consecutive levels (> 1)
+    orientation : ``"file"`` (default) or ``"outward"``: how each orientable component is wound,
+        which SO(2) models see (they are chiral); see :mod:`gaugeconv.preprocessing.orientation`
 
     Returns
     -------
-    Geometry (numpy, float64); see :mod:`gaugeconv.buffers` for the arrays.
-    """
-    from .hierarchy import build_hierarchy
+    Geometry (numpy, float64); see :mod:`gaugeconv.buffers` for the arrays. ``mesh_hash`` and
+    ``vertices`` are those of ``mesh`` whatever the orientation.
 
-    buffers = compute_buffers(mesh)
-    coarse, pools = build_hierarchy(buffers, levels, ratio)
+    Raises
+    ------
+    MeshError
+        if ``mesh`` is not a Mesh (a path: read it with :func:`gaugeconv.load_mesh` first), or if
+        its lengths or areas do not fit float64.
+    """
+    if not isinstance(mesh, Mesh):
+        what = f"the path {mesh!r}" if isinstance(mesh, (str, bytes)) or hasattr(mesh, "__fspath__") else None
+        raise MeshError(
+            f"preprocess takes a Mesh, got {what or type(mesh).__name__}; "
+            f"read a file with gaugeconv.load_mesh(path) and pass the result"
+        )
+    oriented = orient_mesh(mesh, orientation)
+    buffers = compute_buffers(oriented)
+    if oriented is not mesh:
+        buffers["mesh_hash"] = mesh.hash
+    coarse, pools = _coarse_levels(mesh, buffers, levels, ratio)
     return Geometry(
         **buffers,
         levels=tuple(Geometry(**level) for level in coarse),
