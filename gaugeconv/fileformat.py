@@ -142,7 +142,7 @@ def read_header(path) -> dict | None:
     missing or not a gaugeconv geometry file of this version."""
     try:
         path = _path(path)
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             return _header(data, path)
     except Exception:  # any unreadable file is simply "not a current geometry file"
         return None
@@ -184,7 +184,8 @@ def load(path) -> Geometry:
     """
     path = _path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
+        # numpy leaves a file it opened itself open when the zip is corrupt: open it here
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             header = _header(data, path)
             metas = header.get("levels", [])
             if not isinstance(metas, list) or not all(isinstance(m, dict) for m in metas):
@@ -201,15 +202,17 @@ def load(path) -> Geometry:
         **fine,
         **check_meta(header, path),
         levels=tuple(
-            Geometry(**arrays, **check_meta(m, f"{path} level {k}"))
+            Geometry(**arrays, **check_meta(m, f"{path}: level {k}"))
             for k, (arrays, m) in enumerate(zip(levels, metas), start=1)
         ),
         pools=tuple(PoolMap(**arrays) for arrays in pools),
     )
     try:
         geometry.check_shapes(path)
-    except ValueError as exc:
-        raise GeometryFileError(str(exc)) from None
+    except ValueError as exc:  # "<path> level 1: ..." -> "<path>: level 1: ..."
+        message = str(exc)
+        message = path + ":" + message[len(path) :] if message.startswith(path + " ") else message
+        raise GeometryFileError(message) from None
     check_values(geometry, path)
     return geometry
 
@@ -233,7 +236,8 @@ def check_meta(entry: dict, where: str) -> dict:
     for key, value in meta.items():
         kind = _META_TYPES[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise GeometryFileError(f"{where}: header entry {key!r} must be a {kind.__name__}, got {value!r:.40}")
+            what = {bool: "true or false", int: "an integer", str: "a string", list: "a list"}[kind]
+            raise GeometryFileError(f"{where}: header entry {key!r} must be {what}, got {value!r:.40}")
     if meta.get("structure_group", "SO2") not in ("SO2", "O2"):
         raise GeometryFileError(f"{where}: header entry 'structure_group' must be 'SO2' or 'O2'")
     sizes = meta.get("graph_sizes", [])
@@ -267,10 +271,10 @@ def check_values(geometry: Geometry, path: str) -> None:
     usable: one pass over each array."""
     _check_level(geometry, path)
     for k, (level, pool) in enumerate(zip(geometry.levels, geometry.pools), start=1):
-        _check_level(level, f"{path} level {k}")
+        _check_level(level, f"{path}: level {k}")
         for name, kind in POOL_ARRAYS.items():
             array = getattr(pool, name)
             if kind is np.float64 and not np.all(np.isfinite(array)):
-                raise GeometryFileError(f"{path} pool {k}: array {name} holds NaN or infinite values")
+                raise GeometryFileError(f"{path}: pool {k}: array {name} holds NaN or infinite values")
         if pool.log_r.size and pool.log_r.min() < 0:
-            raise GeometryFileError(f"{path} pool {k}: array log_r has negative values")
+            raise GeometryFileError(f"{path}: pool {k}: array log_r has negative values")

@@ -473,7 +473,7 @@ def load_mesh(path, *, repair: bool = False) -> Mesh:
         raise MeshError(f"{path}: unsupported file type {suffix or '(none)'}; use one of {', '.join(MESH_SUFFIXES)}")
     vertices, faces, source = read_mesh_file(path, suffix)
     if len(vertices) == 0 or len(faces) == 0:
-        raise MeshError(f"{path}: no triangles found in the file")
+        raise MeshError(f"{path}: no triangles found in the file; it may be truncated or hold only points or lines")
     return make_mesh(vertices, faces, name=name, repair=repair, source_index=source)
 
 
