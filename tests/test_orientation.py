@@ -128,3 +128,18 @@ def test_hash_and_vertices_are_the_file_s_whatever_the_orientation():
     g = preprocess(mesh, orientation="outward")
     assert g.mesh_hash == mesh.hash
     np.testing.assert_array_equal(g.vertices, mesh.vertices)
+
+
+def test_command_line_orientation_option(tmp_path, capsys):
+    from gaugeconv import load_geometry, save_mesh
+    from gaugeconv.cli import main
+
+    mesh = reversed_mesh(shapes.icosahedron(2))  # wound inwards in the file
+    save_mesh(mesh, tmp_path / "inward.ply")
+    for choice, sign in (("file", -1), ("outward", 1)):
+        out = tmp_path / f"{choice}.npz"
+        assert main(["preprocess", str(tmp_path / "inward.ply"), "-o", str(out), "--orientation", choice]) == 0
+        g = load_geometry(out)
+        assert np.all(sign * np.einsum("vi,vi->v", g.frames[:, 2], g.vertices) > 0)
+    assert main(["preprocess", str(tmp_path / "inward.ply"), "-o", str(out), "--orientation", "up"]) == 2
+    assert "invalid choice: 'up'" in capsys.readouterr().err

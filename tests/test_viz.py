@@ -283,3 +283,23 @@ def test_pyvista_is_imported_only_when_drawing(sphere, tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"pip install gaugeconv\[viz\]"):
         viz.plot_frames(sphere, screenshot=tmp_path / "f.png")
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"PK\x03\x04 not a zip at all", "cannot read as .npz"),
+        (None, "features must be real numbers"),
+    ],
+)
+def test_render_bad_features_file(files, tmp_path, capsys, content, message):
+    path = tmp_path / "features.npz"
+    if content is None:
+        np.savez(path, z=np.ones(162, dtype=np.complex128))
+    else:
+        path.write_bytes(content)
+    argv = ["render", f"{files}/sphere.npz", "--features", str(path), "--field", "z", "-o", str(tmp_path / "x.png")]
+    assert gaugeconv(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert sorted(os.listdir(tmp_path)) == ["features.npz"]

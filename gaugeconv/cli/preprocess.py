@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..fileformat import FORMAT_VERSION, read_header
 from ..fileformat import save as save_geometry
 from ..mesh import MESH_SUFFIXES, load_mesh
-from ..preprocessing import preprocess
+from ..preprocessing import ORIENTATIONS, preprocess
 from .common import (
     EXIT_INTERRUPTED,
     EXIT_USER_ERROR,
@@ -68,7 +68,9 @@ class Outcome:
     warnings: tuple = ()
 
 
-def preprocess_file(source: str, target: str, repair: bool = False, levels: int = 0) -> Outcome:
+def preprocess_file(
+    source: str, target: str, repair: bool = False, levels: int = 0, orientation: str = "file"
+) -> Outcome:
     """Load, validate, preprocess and save one mesh; user errors become a failed Outcome.
 
     The output is written atomically (:func:`gaugeconv.save_geometry`), so a failure leaves no file.
@@ -79,7 +81,7 @@ def preprocess_file(source: str, target: str, repair: bool = False, levels: int 
     start = time.perf_counter()
     with captured_warnings(source) as warned:
         try:
-            geometry = preprocess(load_mesh(source, repair=repair), levels=levels)
+            geometry = preprocess(load_mesh(source, repair=repair), levels=levels, orientation=orientation)
             directory = os.path.dirname(target)
             if directory:
                 os.makedirs(directory, exist_ok=True)
@@ -192,6 +194,14 @@ def add_parser(sub) -> None:
         help="also compute K coarse levels with pooling maps (each ~4x fewer vertices; default 0)",
     )
     p.add_argument("--repair", action="store_true", help="drop degenerate/duplicate faces, split non-manifold vertices")
+    p.add_argument(
+        "--orientation",
+        choices=ORIENTATIONS,
+        default="file",
+        help="wind each orientable component as most of its faces are in the file (default), or so that "
+        "its normals point outwards (independent of the file); SO(2) models are chiral. "
+        "Outputs made with another choice are not detected as stale: use --force",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no per-mesh lines (errors still shown)")
     p.set_defaults(run=run)
 
@@ -212,7 +222,7 @@ def run(args) -> int:
         if not args.force and is_up_to_date(source, target, args.levels):
             outcomes.append(Outcome(source, target, "skipped", f"{source}: up to date, skipped -> {target}"))
         else:
-            todo.append((source, target, args.repair, args.levels))
+            todo.append((source, target, args.repair, args.levels, args.orientation))
 
     from tqdm import tqdm
 

@@ -13,7 +13,7 @@ import numpy as np
 from ..fileformat import load as load_geometry
 from ..groups import FieldType
 from ..mesh import load_mesh
-from ..preprocessing import preprocess
+from ..preprocessing import ORIENTATIONS, preprocess
 from ..preprocessing.transport import loop_through, transport_path
 from .common import EXIT_USER_ERROR, error, one_line, same_file, say
 
@@ -48,6 +48,9 @@ def add_parser(sub) -> None:
     parser.add_argument("--zoom", type=float, default=1.0, help="zoom after fitting the mesh (default 1)")
     parser.add_argument("--size", default="800x600", metavar="WxH", help="picture size in pixels (default 800x600)")
     parser.add_argument("--repair", action="store_true", help="repair the mesh (see gaugeconv preprocess)")
+    parser.add_argument(
+        "--orientation", choices=ORIENTATIONS, default="file", help="for a mesh file: see gaugeconv preprocess"
+    )
     parser.add_argument("-o", "--output", metavar="OUT.png", help="write a PNG (no window)")
     parser.set_defaults(run=run)
 
@@ -71,7 +74,7 @@ def _features(args, g):
             )
         return getattr(g, args.field), args.field
     try:
-        with np.load(args.features, allow_pickle=False) as data:
+        with open(args.features, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             names = list(data.files)
             name = args.field if args.field is not None else (names[0] if len(names) == 1 else None)
             if name is None:
@@ -79,8 +82,14 @@ def _features(args, g):
             if name not in names:
                 raise ValueError(f"{args.features} has no array {name!r}; it holds {', '.join(names) or 'nothing'}")
             values = data[name]
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{args.features}: cannot read as .npz ({type(exc).__name__})") from None
+    except ValueError as exc:
+        if str(exc).startswith(args.features):
+            raise
+        raise ValueError(f"{args.features}: cannot read as .npz ({one_line(exc)})") from None
+    except Exception as exc:  # a corrupt archive fails inside zipfile or numpy in many ways
+        raise ValueError(f"{args.features}: cannot read as .npz ({type(exc).__name__}: {one_line(exc)})") from None
+    if values.dtype.kind not in "biuf":
+        raise ValueError(f"{args.features}: array {name!r} has dtype {values.dtype}; features must be real numbers")
     return values, name
 
 
@@ -140,7 +149,7 @@ def run(args) -> int:
         if args.file.lower().endswith(".npz"):
             g = load_geometry(args.file)
         else:
-            g = preprocess(load_mesh(args.file, repair=args.repair))
+            g = preprocess(load_mesh(args.file, repair=args.repair), orientation=args.orientation)
         common = {"window_size": (width, height), "screenshot": args.output, "view": args.view, "zoom": args.zoom}
         plotter, what = _draw(args, g, common)
     except (ValueError, MeshError, OSError, ImportError) as exc:

@@ -72,7 +72,8 @@ def _scale_in_place(out: dict, vertex_exponent: int, length_exponent: int) -> No
 
 def restore_scale(buffers: dict, source: Mesh, length_exponent: int) -> dict:
     """The buffers computed on the unit-scale copy of ``source``, at the scale of ``source``:
-    its own vertices (exactly), lengths and areas scaled back.
+    its own vertices (exactly), lengths and areas scaled back in place (the dict and its arrays
+    are the caller's fresh results; no copies, so the peak memory of preprocessing is unchanged).
 
     Raises
     ------
@@ -80,23 +81,27 @@ def restore_scale(buffers: dict, source: Mesh, length_exponent: int) -> dict:
         if the scaled-back lengths or areas do not fit float64 (overflow to inf, or underflow
         below the smallest normal number), saying to rescale the coordinates.
     """
-    out = with_scale(buffers, 0, length_exponent)
-    out["vertices"] = np.asarray(source.vertices, dtype=np.float64)
-    check_representable(out, source.name)
-    return out
+    with np.errstate(over="ignore", under="ignore"):  # judged by check_representable
+        for name, exponent in [(n, length_exponent) for n in LENGTHS] + [(n, 2 * length_exponent) for n in AREAS]:
+            np.ldexp(buffers[name], exponent, out=buffers[name])
+    buffers["vertices"] = np.asarray(source.vertices, dtype=np.float64)
+    check_representable(buffers, source.name)
+    return buffers
 
 
 def check_representable(buffers: dict, name: str) -> None:
     """Raise MeshError if a length or area of ``buffers`` overflowed to inf or underflowed below
-    the smallest normal float64 when scaled back."""
+    the smallest normal float64 when scaled back (two reductions per array, no temporaries)."""
     tiny = np.finfo(np.float64).tiny
     for key in LENGTHS + AREAS:
         values = buffers.get(key)
         if values is None or values.size == 0:
             continue
+        low, high = np.min(values), np.max(values)  # NaN propagates into both
+        if high < np.inf and low >= tiny:
+            continue
         # a length may be 0 (a pooling map's distance of a vertex to itself), an area may not
-        low = values[values != 0] if key in LENGTHS else values
-        if np.all(np.isfinite(values)) and (low.size == 0 or np.min(low) >= tiny):
+        if key in LENGTHS and high < np.inf and low == 0 and not np.any((values > 0) & (values < tiny)):
             continue
         with np.errstate(all="ignore"):
             lengths = np.abs(buffers["log_r"][buffers["log_r"] != 0])
