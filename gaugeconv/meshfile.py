@@ -25,6 +25,10 @@ from .mesh import MeshError
 __all__ = ["read_mesh_file", "read_obj", "write_mesh_file"]
 
 _SLASH_TAIL = re.compile(rb"/\S*")
+_COMMENT = re.compile(rb"#[^\r\n]*")
+# a line that is indented, has a tab after its keyword or is a keyword alone: left to the exact
+# path (searched in "\n" + data: every match starts at a line break, which keeps the search fast)
+_UNUSUAL = re.compile(rb"\n(?:[ \t]|[vf](?:\t|[ \t]*\r?(?:\n|\Z)))")
 
 
 def _fail(path: str, line: int, what: str) -> MeshError:
@@ -52,12 +56,11 @@ def _parse_obj_lines(data: bytes):
     return coords, vertex_line, corners, before, face_line
 
 
-def _fast_numbers(rows: list, dtype, count: int):
-    """The tokens of ``rows`` (bytes) as one flat array of ``dtype``, parsed in C; None if a
-    token is not a plain number (the exact parser then reads them one by one)."""
+def _parse_numbers(text: bytes, dtype, count: int):
+    """Whitespace-separated numbers (bytes) as one flat array of ``dtype``, parsed in C; None if
+    a token is not a plain number or there are not ``count`` of them."""
     if count == 0:
         return np.zeros(0, dtype)
-    text = b" ".join(token for row in rows for token in row)
     if dtype is np.int64 and b"/" in text:
         text = _SLASH_TAIL.sub(b"", text)  # i/t/n -> i
     try:
@@ -67,6 +70,11 @@ def _fast_numbers(rows: list, dtype, count: int):
     except (ValueError, OverflowError):
         return None
     return values if values.size == count else None
+
+
+def _fast_numbers(rows: list, dtype, count: int):
+    """The tokens of ``rows`` (lists of bytes) as one flat array, or None (see _parse_numbers)."""
+    return _parse_numbers(b" ".join(token for row in rows for token in row), dtype, count)
 
 
 def _exact_numbers(rows: list, lines: list, kind, path: str) -> np.ndarray:
@@ -95,6 +103,10 @@ def read_obj(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     line); a polygon with n corners becomes n - 2 triangles ``(c0, c_k, c_k+1)``. Texture
     coordinates, normals, groups, materials, lines and points are ignored.
 
+    Plain files (statements at the start of their lines, every token a number) are read by a
+    vectorised path; anything else, and every file with an error, by an exact line-by-line path
+    that names the line of the error. Both give the same arrays (tests/test_obj.py).
+
     Raises
     ------
     MeshError
@@ -108,6 +120,48 @@ def read_obj(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
         data = data[3:]
     data = data.replace(b"\\\r\n", b" ").replace(b"\\\n", b" ")  # line continuations
+    result = _read_obj_fast(data)
+    vertices, triangles = result if result is not None else _read_obj_exact(data, path)
+    return vertices, triangles, np.arange(len(vertices), dtype=np.int64)
+
+
+def _read_obj_fast(data: bytes):
+    """``(vertices, triangles)`` of a plain OBJ file, parsed in C per kind of line; None if the
+    file is not plain or has any error (the exact path then reads it and says where)."""
+    if b"#" in data:
+        data = _COMMENT.sub(b"", data)
+    if _UNUSUAL.search(b"\n" + data) or data.count(b"\r") != data.count(b"\r\n"):  # or a lone CR
+        return None
+    lines = data.splitlines()
+    vertex_lines = [line for line in lines if line[:2] == b"v "]
+    face_lines = [line for line in lines if line[:2] == b"f "]
+    per_vertex = np.asarray([len(line.split()) - 1 for line in vertex_lines], dtype=np.int64)
+    per_face = np.asarray([len(line.split()) - 1 for line in face_lines], dtype=np.int64)
+    if (per_vertex.size and per_vertex.min() < 3) or (per_face.size and per_face.min() < 3):
+        return None
+    numbers = _parse_numbers(b" ".join([line[2:] for line in vertex_lines]), np.float64, int(per_vertex.sum()))
+    flat = _parse_numbers(b" ".join([line[2:] for line in face_lines]), np.int64, int(per_face.sum()))
+    if numbers is None or flat is None:
+        return None
+    if np.all(per_vertex == 3):
+        vertices = numbers.reshape(-1, 3)
+    else:  # w coordinates or colours after x y z
+        vertices = numbers[(np.cumsum(per_vertex) - per_vertex)[:, None] + np.arange(3)]
+    n = len(vertices)
+    if flat.size and flat.min() < 0:  # relative indices count the vertices defined before their face
+        is_vertex = np.fromiter((line[:2] == b"v " for line in lines), dtype=bool, count=len(lines))
+        is_face = np.fromiter((line[:2] == b"f " for line in lines), dtype=bool, count=len(lines))
+        before = np.cumsum(is_vertex)[is_face]
+        index = np.where(flat < 0, np.repeat(before, per_face) + flat, flat - 1)
+    else:
+        index = flat - 1
+    if index.size and (np.any(flat == 0) or index.min() < 0 or index.max() >= n):
+        return None
+    return vertices, _fan_triangles(index, per_face)
+
+
+def _read_obj_exact(data: bytes, path: str):
+    """``(vertices, triangles)`` read line by line; raises MeshError naming the line of an error."""
     coords, vertex_line, corners, before, face_line = _parse_obj_lines(data)
     short = [line for row, line in zip(coords, vertex_line) if len(row) < 3]
     if short:
@@ -131,7 +185,7 @@ def read_obj(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         face = int(np.searchsorted(np.cumsum(counts), corner, side="right"))
         what = "index 0 (OBJ indices start at 1)" if flat[corner] == 0 else f"index {flat[corner]}"
         raise _fail(path, face_line[face], f"vertex {what} refers to no vertex ({n} in the file)")
-    return vertices, _fan_triangles(index, counts), np.arange(n, dtype=np.int64)
+    return vertices, _fan_triangles(index, counts)
 
 
 def _fan_triangles(index: np.ndarray, counts: np.ndarray) -> np.ndarray:

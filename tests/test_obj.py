@@ -6,7 +6,7 @@ import pytest
 import trimesh
 
 from gaugeconv import MeshError, load_mesh, shapes
-from gaugeconv.meshfile import _exact_numbers, _fast_numbers, read_obj
+from gaugeconv.meshfile import _exact_numbers, _fast_numbers, _read_obj_exact, _read_obj_fast, read_obj
 
 VERTICES = "v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvt 0 0\nvt 1 0\nvt 1 1\nvt 0 1\nvn 0 0 1\n"
 EXPECTED_FACES = [[0, 1, 2], [0, 2, 3]]
@@ -116,3 +116,45 @@ def test_errors_name_the_line(tmp_path, text, message):
     with pytest.raises(MeshError, match=message) as info:
         _read(tmp_path, text)
     assert "\n" not in str(info.value) and str(info.value).endswith("the file is not a valid OBJ mesh")
+
+
+def _plain_obj_texts():
+    mesh = shapes.torus(n_major=7, n_minor=4)
+    absolute = "".join("v %r %r %r\n" % tuple(v) for v in mesh.vertices.tolist())
+    absolute += "".join("f %d %d %d\n" % tuple(f) for f in (mesh.faces + 1).tolist())
+    relative = VERTICES + "f -4/-4 -3/-3 -2/-2\nf 1 3 4\nv 9 9 9 1.0\nv 8 8 8 0.1 0.2 0.3\nf -1 -2 1 2\n"
+    return {"absolute": absolute, "relative": relative, "commented": "# header\n" + relative.replace("\n", " # c\n")}
+
+
+@pytest.mark.parametrize("name", ["absolute", "relative", "commented"])
+def test_the_fast_path_reads_plain_files_like_the_exact_path(name):
+    data = _plain_obj_texts()[name].encode()
+    fast = _read_obj_fast(data)
+    assert fast is not None  # plain files take the fast path
+    exact = _read_obj_exact(data, "x.obj")
+    for a, b in zip(fast, exact):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_fast_path_gives_way_on_anything_unusual_and_agrees_when_it_reads():
+    """Random corruptions of a plain file: the fast path either gives up (None) or returns what the
+    exact path returns."""
+    data = _plain_obj_texts()["relative"].encode()
+    rng = np.random.default_rng(5)
+    read = 0
+    for _ in range(600):
+        corrupt = bytearray(data)
+        for position in rng.integers(0, len(corrupt), 2):
+            corrupt[position] = rng.choice(list(b" \t\n\r\\/-+.e0123456789vfx#nia"))
+        corrupt = bytes(corrupt)
+        fast = _read_obj_fast(corrupt)
+        try:
+            exact = _read_obj_exact(corrupt, "x.obj")
+        except MeshError:
+            assert fast is None
+            continue
+        if fast is not None:
+            read += 1
+            for a, b in zip(fast, exact):
+                np.testing.assert_array_equal(a, b)
+    assert read > 30  # the comparison happened often enough to mean something
