@@ -9,7 +9,7 @@ from .fileformat import FORMAT_VERSION, GeometryFileError
 from .fileformat import load as load_geometry
 from .fileformat import save as save_geometry
 from .groups import FieldType
-from .mesh import Mesh, MeshError, load_mesh, make_mesh
+from .mesh import Mesh, MeshError, load_mesh, make_mesh, save_mesh
 from .preprocessing import preprocess
 
 __version__ = "0.1.0"
@@ -27,5 +27,6 @@ __all__ = [
     "make_mesh",
     "preprocess",
     "save_geometry",
+    "save_mesh",
     "__version__",
 ]

@@ -16,6 +16,7 @@ edge_index          (2, E)       row 0 source q, row 1 target p; message q -> p
 log_r, log_theta    (E,)         polar coordinates of q in p's gauge (radians)
 transport_angle     (E,)         T = R(angle) F**flip maps q's gauge to p's
 transport_flip      (E,)         bool; all False on an oriented orientable mesh
+source_index        (V,)         int64, index of each vertex in the source file's vertex list
 ==================  ===========  ==========================================================
 
 Edges are grouped by target vertex p, in the angular order of p's fan.
@@ -45,6 +46,7 @@ ARRAYS = {
     "log_theta": np.float64,
     "transport_angle": np.float64,
     "transport_flip": np.bool_,
+    "source_index": np.int64,
 }
 #: Scalar (metadata) fields of :class:`Geometry`, saved in the file header.
 META = (
@@ -216,6 +218,9 @@ class Geometry:
     log_theta: object
     transport_angle: object
     transport_flip: object
+    #: (V,) index of each vertex in the source (Mesh.source_index); on a coarse level, that of
+    #: the fine vertex it is
+    source_index: object
     orientable: bool = True
     structure_group: str = "SO2"
     n_components: int = 1
@@ -408,6 +413,7 @@ class Geometry:
             "log_theta": (E,),
             "transport_angle": (E,),
             "transport_flip": (E,),
+            "source_index": (V,),
         }
         for name, shape in expect.items():
             got = tuple(getattr(self, name).shape)

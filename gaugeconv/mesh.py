@@ -18,8 +18,24 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
+__all__ = [
+    "HalfEdges",
+    "MESH_SUFFIXES",
+    "Mesh",
+    "MeshError",
+    "SAVE_SUFFIXES",
+    "components",
+    "corner_fans",
+    "half_edges",
+    "load_mesh",
+    "make_mesh",
+    "save_mesh",
+]
+
 #: File suffixes accepted by :func:`load_mesh` (read through trimesh).
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
+#: File suffixes :func:`save_mesh` writes.
+SAVE_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb")
 
 
 class MeshError(ValueError):
@@ -140,21 +156,30 @@ def components(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray]:
     return csgraph.connected_components(graph, directed=False)
 
 
-def _face_double_area(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+def _unit_sides(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """The sides ``p[i+1] - p[i]`` of every face (F, 3, 3), each face scaled by a power of two
+    (exact) so that its largest side component lies in [0.5, 1): products of sides then neither
+    overflow nor underflow, whatever the mesh's scale."""
     p = vertices[faces]
-    return np.linalg.norm(np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), axis=1)
+    sides = 0.5 * np.roll(p, -1, axis=1) - 0.5 * p  # halved first: no overflow near the float64 limit
+    _, exponent = np.frexp(np.max(np.abs(sides), axis=(1, 2)))
+    return np.ldexp(sides, -exponent[:, None, None])
 
 
 def _degenerate_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Faces with a repeated vertex or zero area (collinear to 1e-12 relative)."""
+    """Faces with a repeated vertex or (numerically) zero area: twice the area at most 1e-12
+    times the longest side squared. Scale-free: judged on each face's own scale."""
     repeated = (faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2]) | (faces[:, 0] == faces[:, 2])
-    p = vertices[faces]
-    longest = np.max(np.linalg.norm(p - np.roll(p, 1, axis=1), axis=2), axis=1)
-    return repeated | (_face_double_area(vertices, faces) <= 1e-12 * longest**2)
+    sides = _unit_sides(vertices, faces)
+    double_area = np.linalg.norm(np.cross(sides[:, 0], -sides[:, 2]), axis=1)
+    longest = np.max(np.linalg.norm(sides, axis=2), axis=1)
+    return repeated | (double_area <= 1e-12 * longest**2)
 
 
 def _duplicate_faces(faces: np.ndarray) -> np.ndarray:
     """Faces on the same three vertices as an earlier face (any order or orientation)."""
+    if len(faces) == 0:
+        return np.zeros(0, dtype=bool)
     s = np.sort(faces, axis=1).astype(np.int64)
     n = int(faces.max()) + 1
     if n < 2**21:  # three indices fit one int64 key
@@ -168,7 +193,11 @@ def _duplicate_faces(faces: np.ndarray) -> np.ndarray:
 
 
 def _split_fans(vertices, faces, fans):
-    """Give every fan after the first at a vertex a copy of that vertex."""
+    """Give every fan after the first at a vertex a copy of that vertex.
+
+    Returns ``(vertices, faces, copied)``: the copies are appended to the vertices, and
+    ``copied`` holds the vertex each copy was made from.
+    """
     flat = faces.reshape(-1)
     # one (vertex, fan) pair per distinct fan, vertex-major
     pair_key = np.unique(np.stack([flat, fans], axis=1), axis=0)
@@ -176,10 +205,10 @@ def _split_fans(vertices, faces, fans):
     new_index = np.where(first_of_vertex, pair_key[:, 0], 0)
     extra = np.flatnonzero(~first_of_vertex)
     new_index[extra] = len(vertices) + np.arange(extra.size)
-    lookup = {int(f): int(i) for f, i in zip(pair_key[:, 1], new_index)}
-    new_flat = np.fromiter((lookup[int(f)] for f in fans), dtype=np.int64, count=fans.size)
-    new_vertices = np.concatenate([vertices, vertices[pair_key[extra, 0]]])
-    return new_vertices, new_flat.reshape(-1, 3), int(extra.size)
+    by_fan = np.argsort(pair_key[:, 1])  # fan labels are unique across vertices
+    new_flat = new_index[by_fan][np.searchsorted(pair_key[by_fan, 1], fans)]
+    copied = pair_key[extra, 0]
+    return np.concatenate([vertices, vertices[copied]]), new_flat.reshape(-1, 3), copied
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,6 +226,12 @@ class Mesh:
     repairs : tuple of str, what ``repair=True`` (or dropping unreferenced vertices) changed
     lengths : (F, 3) float64 or None, intrinsic side lengths (side i runs from corner i to
         corner i+1); when given they define the metric and ``vertices`` are only for display
+    source_index : (V,) int64, read-only: for every vertex, its index in the source (the file's
+        vertex list for :func:`load_mesh`, the ``vertices`` array given to :func:`make_mesh`).
+        Dropping unreferenced vertices leaves gaps; a vertex split by ``repair=True`` gives
+        several vertices with the same source index. Carry per-vertex data of the source over
+        with ``data[mesh.source_index]``; write results back with
+        ``out[mesh.source_index] = result`` (see docs/cli.md, "The index map").
     """
 
     vertices: np.ndarray
@@ -205,6 +240,7 @@ class Mesh:
     n_components: int = 1
     repairs: tuple = field(default_factory=tuple)
     lengths: np.ndarray | None = None
+    source_index: np.ndarray | None = None
 
     @property
     def n_vertices(self) -> int:
@@ -226,7 +262,7 @@ class Mesh:
         return f"Mesh({self.name!r}, vertices={self.n_vertices}, faces={self.n_faces}, components={self.n_components})"
 
 
-def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, lengths=None) -> Mesh:
+def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, lengths=None, source_index=None) -> Mesh:
     """Validate arrays and build a :class:`Mesh`. Inputs are not modified.
 
     Parameters
@@ -238,14 +274,16 @@ def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, leng
         warning saying what was done, instead of raising
     lengths : array_like (F, 3) or None, intrinsic side lengths overriding the embedding's
         (for intrinsically flat shapes such as the flat Möbius strip); not combined with repair
+    source_index : array_like (V,) of int or None, the index of each given vertex in its source
+        (default ``arange(V)``); :attr:`Mesh.source_index` follows the vertices through repairs
 
     Raises
     ------
     MeshError
         one line naming the problem and what to do.
     """
-    v = np.array(vertices, dtype=np.float64, copy=True)
-    f = np.asarray(faces)
+    v = _real_array(vertices, "vertices", name).astype(np.float64, copy=True)
+    f = _real_array(faces, "faces", name)
     if v.ndim != 2 or v.shape[1] != 3:
         raise MeshError(f"{name}: vertices must have shape (V, 3), got {v.shape}")
     if f.ndim != 2 or f.shape[1] != 3:
@@ -272,6 +310,7 @@ def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, leng
             f"the face list does not match the vertices"
         )
 
+    source = np.arange(len(v), dtype=np.int64) if source_index is None else _source_index(source_index, len(v), name)
     repairs = []
     degenerate = _degenerate_faces(v, f)
     if degenerate.any():
@@ -292,7 +331,7 @@ def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, leng
         f = f[~duplicate]
         repairs.append(f"dropped {duplicate.sum()} duplicate faces")
     if len(f) == 0:
-        raise MeshError(f"{name}: no faces left after repair")
+        raise MeshError(f"{name}: no faces left after repair: all {len(degenerate)} faces are degenerate or duplicates")
 
     he = half_edges(f, len(v))
     if (he.count > 2).any():
@@ -315,15 +354,16 @@ def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, leng
                 f"(first: vertex {np.flatnonzero(bowtie)[0]}); "
                 f"pass repair=True (CLI: --repair) to split them"
             )
-        v, f, added = _split_fans(v, f, fans)
-        repairs.append(f"split {bowtie.sum()} non-manifold vertices (+{added} vertices)")
+        v, f, copied = _split_fans(v, f, fans)
+        source = np.concatenate([source, source[copied]])
+        repairs.append(f"split {bowtie.sum()} non-manifold vertices (+{copied.size} vertices)")
         corners_per_vertex = np.bincount(f.reshape(-1), minlength=len(v))
 
     unused = corners_per_vertex == 0
     if unused.any():
         keep = ~unused
         remap = np.cumsum(keep) - 1
-        v, f = v[keep], remap[f]
+        v, f, source = v[keep], remap[f], source[keep]
         message = f"{name}: dropped {unused.sum()} unreferenced vertices"
         warnings.warn(message, stacklevel=2)
         repairs.append(f"dropped {unused.sum()} unreferenced vertices")
@@ -336,9 +376,35 @@ def make_mesh(vertices, faces, *, name: str = "mesh", repair: bool = False, leng
             raise MeshError(f"{name}: intrinsic lengths cannot be combined with a mesh that needed repair")
         lengths = _check_lengths(lengths, f, he, name)
         lengths.setflags(write=False)
-    v.setflags(write=False)
-    f.setflags(write=False)
-    return Mesh(vertices=v, faces=f, name=name, n_components=int(n_comp), repairs=tuple(repairs), lengths=lengths)
+    for array in (v, f, source):
+        array.setflags(write=False)
+    return Mesh(
+        vertices=v,
+        faces=f,
+        name=name,
+        n_components=int(n_comp),
+        repairs=tuple(repairs),
+        lengths=lengths,
+        source_index=source,
+    )
+
+
+def _real_array(values, what: str, name: str) -> np.ndarray:
+    """``values`` as a numpy array of real numbers (ints, floats or bools), else MeshError."""
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError) as exc:
+        raise MeshError(f"{name}: {what} must be an array of numbers ({' '.join(str(exc).split())[:80]})") from None
+    if array.dtype.kind not in "biuf":
+        raise MeshError(f"{name}: {what} must be real numbers, got dtype {array.dtype}")
+    return array
+
+
+def _source_index(values, n: int, name: str) -> np.ndarray:
+    source = _real_array(values, "source_index", name)
+    if source.shape != (n,) or source.dtype.kind not in "iu":
+        raise MeshError(f"{name}: source_index must be ({n},) integers, got {source.dtype} {source.shape}")
+    return source.astype(np.int64, copy=True)
 
 
 def _check_lengths(lengths, faces, he, name):
@@ -359,16 +425,28 @@ def _check_lengths(lengths, faces, he, name):
     return lengths
 
 
+def _path(path) -> str:
+    """A path given as str, bytes or os.PathLike, as str (bytes that are not valid UTF-8 are
+    kept through the file system's surrogate escapes, so the file can still be opened)."""
+    try:
+        return os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise MeshError(f"a path must be a str, bytes or os.PathLike, got {type(path).__name__}") from None
+
+
 def load_mesh(path, *, repair: bool = False) -> Mesh:
     """Read a triangle mesh file (obj, ply, off, stl, glb, gltf) and validate it.
 
-    Vertices are kept in the file's order; nothing is merged, except for STL, a format that
-    stores three separate corners per face: there, corners at exactly equal positions are
-    merged (in order of first appearance) because that is the only connectivity STL has.
+    Vertices are kept in the file's order, and :attr:`Mesh.source_index` maps every vertex to
+    its index in the file's vertex list (through dropped unreferenced vertices and vertices
+    split by ``repair=True``). Nothing is merged, except for STL, a format that stores three
+    separate corners per face: there, corners at exactly equal positions are merged (in order
+    of first appearance) because that is the only connectivity STL has. OBJ polygons are split
+    into fans of triangles; OBJ indices may be negative (relative).
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, bytes or os.PathLike (any name the file system accepts)
     repair : see :func:`make_mesh`
 
     Returns
@@ -380,7 +458,9 @@ def load_mesh(path, *, repair: bool = False) -> Mesh:
     MeshError
         for a missing, empty, unreadable or invalid file, with one line saying why.
     """
-    path = os.fspath(path)
+    from .meshfile import read_mesh_file
+
+    path = _path(path)
     name = os.path.basename(path)
     if not os.path.exists(path):
         raise MeshError(f"{path}: no such file")
@@ -391,26 +471,33 @@ def load_mesh(path, *, repair: bool = False) -> Mesh:
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in MESH_SUFFIXES:
         raise MeshError(f"{path}: unsupported file type {suffix or '(none)'}; use one of {', '.join(MESH_SUFFIXES)}")
-    import trimesh
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            loaded = trimesh.load(path, process=False, maintain_order=True, force="mesh")
-    except IndexError:
-        raise MeshError(
-            f"{path}: cannot read as a mesh (a face index is out of range of the vertices, or the file is corrupt)"
-        ) from None
-    except Exception as exc:  # trimesh raises many types for corrupt files
-        raise MeshError(f"{path}: cannot read as a mesh ({type(exc).__name__}: {str(exc)[:120]})") from None
-    vertices = np.asarray(getattr(loaded, "vertices", np.zeros((0, 3))), dtype=np.float64)
-    faces = np.asarray(getattr(loaded, "faces", np.zeros((0, 3))))
+    vertices, faces, source = read_mesh_file(path, suffix)
     if len(vertices) == 0 or len(faces) == 0:
-        raise MeshError(f"{path}: no triangles found in the file")
-    if suffix == ".stl":
-        _, first, inverse = np.unique(vertices, axis=0, return_index=True, return_inverse=True)
-        rank = np.empty(len(first), dtype=np.int64)
-        rank[np.argsort(first)] = np.arange(len(first))
-        vertices = vertices[np.sort(first)]
-        faces = rank[inverse.reshape(-1)][faces]
-    return make_mesh(vertices, faces, name=name, repair=repair)
+        raise MeshError(f"{path}: no triangles found in the file; it may be truncated or hold only points or lines")
+    return make_mesh(vertices, faces, name=name, repair=repair, source_index=source)
+
+
+def save_mesh(mesh: Mesh, path) -> None:
+    """Write ``mesh`` to a mesh file (obj, ply, off, stl, glb, chosen by the suffix), atomically.
+
+    Vertices and faces are written as they are (no processing, vertex order kept): OBJ and OFF
+    with 15 significant digits, PLY, GLB and STL in float32 as trimesh writes them. Only
+    positions are stored: a mesh with intrinsic ``lengths`` loses them (save its preprocessed
+    Geometry instead). The file appears complete or not at all
+    (:func:`gaugeconv.fileformat.atomic_write`); a missing parent folder is created.
+
+    Parameters
+    ----------
+    mesh : Mesh
+    path : str or os.PathLike, ending in one of :data:`SAVE_SUFFIXES`
+    """
+    from .fileformat import atomic_write
+    from .meshfile import write_mesh_file
+
+    path = _path(path)
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in SAVE_SUFFIXES:
+        raise MeshError(f"{path}: cannot write mesh type {suffix or '(none)'}; use one of {', '.join(SAVE_SUFFIXES)}")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_write(path, suffix=suffix) as tmp:
+        write_mesh_file(mesh.vertices, mesh.faces, tmp, suffix)

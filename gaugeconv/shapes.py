@@ -31,6 +31,22 @@ def random_rotation(rng=None) -> np.ndarray:
     return q
 
 
+def _count(value, name: str, shape: str, minimum: int) -> int:
+    """An integer argument of a generator, at least ``minimum`` (ValueError otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{shape}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _size(value, name: str, shape: str) -> float:
+    """A length argument of a generator: a finite number > 0 (ValueError otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{shape}: {name} must be a number > 0, got {value!r}")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{shape}: {name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
 def _base_icosahedron():
     t = (1.0 + 5**0.5) / 2.0
     v = np.array(
@@ -71,8 +87,8 @@ def icosahedron(level: int = 0, sphere: bool = True, radius: float = 1.0) -> Mes
         icosahedron stays flat (intrinsically flat except at its 12 corners)
     radius : circumradius
     """
-    if level < 0:
-        raise ValueError(f"level must be >= 0, got {level}")
+    level = _count(level, "level", "icosahedron", 0)
+    radius = _size(radius, "radius", "icosahedron")
     v, f = _base_icosahedron()
     for _ in range(level):
         v, f = _subdivide(v, f)
@@ -114,8 +130,8 @@ def mobius(
     flat : use the intrinsic lengths of the flat rectangle ``length x width`` (a paper strip),
         so the mesh is intrinsically flat; if False the metric is the 3D embedding's
     """
-    if n_length < 3 or n_width < 2:
-        raise ValueError("mobius needs n_length >= 3 and n_width >= 2")
+    n_length, n_width = _count(n_length, "n_length", "mobius", 3), _count(n_width, "n_width", "mobius", 2)
+    length, width = _size(length, "length", "mobius"), _size(width, "width", "mobius")
     u = np.arange(n_length) * (length / n_length)
     w = np.linspace(-width / 2, width / 2, n_width)
     uu, ww = np.meshgrid(u, w, indexing="ij")
@@ -142,7 +158,13 @@ def mobius(
 
 
 def torus(major_radius: float = 1.0, minor_radius: float = 0.35, n_major: int = 48, n_minor: int = 16) -> Mesh:
-    """A torus of revolution around the z axis (closed, genus 1, chi = 0)."""
+    """A torus of revolution around the z axis (closed, genus 1, chi = 0);
+    ``0 < minor_radius < major_radius``, at least 3 vertices around each circle."""
+    n_major, n_minor = _count(n_major, "n_major", "torus", 3), _count(n_minor, "n_minor", "torus", 3)
+    major_radius = _size(major_radius, "major_radius", "torus")
+    minor_radius = _size(minor_radius, "minor_radius", "torus")
+    if minor_radius >= major_radius:
+        raise ValueError(f"torus: minor_radius must be < major_radius, got {minor_radius} >= {major_radius}")
     u = np.arange(n_major) * 2 * np.pi / n_major
     v = np.arange(n_minor) * 2 * np.pi / n_minor
     uu, vv = np.meshgrid(u, v, indexing="ij")
@@ -153,6 +175,8 @@ def torus(major_radius: float = 1.0, minor_radius: float = 0.35, n_major: int = 
 
 def plane(width: float = 1.0, height: float = 1.0, nx: int = 16, ny: int = 16) -> Mesh:
     """A flat rectangle in the xy plane, ``nx x ny`` vertices (boundary: one loop)."""
+    nx, ny = _count(nx, "nx", "plane", 2), _count(ny, "ny", "plane", 2)
+    width, height = _size(width, "width", "plane"), _size(height, "height", "plane")
     x, y = np.meshgrid(np.linspace(0, width, nx), np.linspace(0, height, ny), indexing="ij")
     vertices = np.stack([x, y, np.zeros_like(x)], -1).reshape(-1, 3)
     return make_mesh(vertices, _grid_faces(nx, ny), name="plane")
@@ -160,6 +184,7 @@ def plane(width: float = 1.0, height: float = 1.0, nx: int = 16, ny: int = 16) -
 
 def disc(radius: float = 1.0, n_rings: int = 8) -> Mesh:
     """A flat disc of concentric rings (ring k has 6k vertices), triangulated like a hexagon."""
+    radius, n_rings = _size(radius, "radius", "disc"), _count(n_rings, "n_rings", "disc", 1)
     pts = [np.zeros(2)]
     for k in range(1, n_rings + 1):
         t = np.arange(6 * k) * 2 * np.pi / (6 * k)
@@ -176,6 +201,8 @@ def disc(radius: float = 1.0, n_rings: int = 8) -> Mesh:
 
 def cylinder(radius: float = 1.0, height: float = 2.0, n_around: int = 32, n_height: int = 12) -> Mesh:
     """An open cylinder around the z axis (two boundary loops, intrinsically flat)."""
+    n_around, n_height = _count(n_around, "n_around", "cylinder", 3), _count(n_height, "n_height", "cylinder", 2)
+    radius, height = _size(radius, "radius", "cylinder"), _size(height, "height", "cylinder")
     t = np.arange(n_around) * 2 * np.pi / n_around
     z = np.linspace(0, height, n_height)
     tt, zz = np.meshgrid(t, z, indexing="ij")

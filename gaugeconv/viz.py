@@ -1,10 +1,12 @@
-"""Pictures of features, gauges, transport and curvature on a surface (pyvista).
+"""Pictures of features, gauges, transport and curvature on a surface (pyvista): plots only.
 
 Every ``plot_*`` function takes a :class:`gaugeconv.Geometry` (numpy or torch) and returns the
 ``pyvista.Plotter``. With ``screenshot="out.png"`` it renders off-screen, writes the PNG
 (atomically: no partial file on failure) and closes the plotter; otherwise call ``.show()``.
 Tangent features are drawn in 3D through the gauges: coordinates ``(c, s)`` at p become the
-arrow ``c * e1_p + s * e2_p`` with ``frames[p] = (e1, e2, n)``.
+arrow ``c * e1_p + s * e2_p`` with ``frames[p] = (e1, e2, n)``. The transport maths behind
+:func:`plot_transport` and :func:`plot_structure` lives in :mod:`gaugeconv.preprocessing.transport`;
+the ``gaugeconv render`` command in :mod:`gaugeconv.cli.render`.
 
 Headless machines render through EGL (``VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow``, set
 here when no display is present); on Debian/Ubuntu that needs ``libegl1 libegl-mesa0
@@ -18,10 +20,11 @@ import sys
 
 import numpy as np
 
-from .groups import o2_compose, o2_matrix
+from .groups import FieldType
+from .preprocessing.transport import loop_through, shortest_paths, transport_path, transport_tree
 
 __all__ = [
-    "loop_through",
+    "has_display",
     "plot_curvature",
     "plot_field",
     "plot_frames",
@@ -29,8 +32,6 @@ __all__ = [
     "plot_structure",
     "plot_transport",
     "tangent_to_3d",
-    "transport_path",
-    "transport_tree",
 ]
 
 WINDOW_SIZE = (800, 600)
@@ -95,8 +96,15 @@ def _glyph_length(g, index) -> float:
     return 0.7 * max(_edge_length(g), float(spacing) if len(index) < g.n_vertices else 0.0)
 
 
-def _plotter(g, window_size, screenshot, off_screen):
+def _plotter(g, window_size, screenshot, off_screen, view, zoom):
+    """A plotter for ``g``, after checking every drawing option (nothing is written on error)."""
     _check_png(screenshot)
+    if view is not None:
+        direction = np.asarray(view, dtype=np.float64).reshape(-1)
+        if direction.shape != (3,) or not np.all(np.isfinite(direction)) or not np.any(direction):
+            raise ValueError(f"view must be a non-zero direction (x, y, z) towards the camera, got {view!r}")
+    if not (isinstance(zoom, (int, float, np.number)) and np.isfinite(zoom) and zoom > 0):
+        raise ValueError(f"zoom must be a finite number > 0, got {zoom!r}")
     pv = _pyvista()
     if len(window_size) != 2 or min(window_size) < 16:
         raise ValueError(f"window_size must be (width, height) of at least 16 pixels, got {window_size}")
@@ -217,143 +225,26 @@ def tangent_to_3d(geometry, coords) -> np.ndarray:
     return coords[:, :1] * g.frames[:, 0] + coords[:, 1:] * g.frames[:, 1]
 
 
-def _edge_ids(g, sources, targets) -> np.ndarray:
-    """Index of the directed edge ``sources[i] -> targets[i]``, or -1 where there is none."""
-    import scipy.sparse as sp
-
-    q, p = g.edge_index
-    ids = sp.csr_matrix((np.arange(1, g.n_edges + 1), (q, p)), shape=(g.n_vertices,) * 2)
-    return np.asarray(ids[np.asarray(sources), np.asarray(targets)]).reshape(-1).astype(np.int64) - 1
-
-
-def _check_vertex(g, vertex, name):
-    if not (isinstance(vertex, (int, np.integer)) and 0 <= vertex < g.n_vertices):
-        raise ValueError(f"{name} must be a vertex index in [0, {g.n_vertices}), got {vertex!r}")
-    return int(vertex)
-
-
-def _check_vector(vector):
-    vector = _array(vector, "vector").reshape(-1)
-    if vector.shape != (2,) or not np.any(vector):
-        raise ValueError(f"vector must be 2 non-zero gauge coordinates (c, s), got {vector.tolist()}")
-    return vector
-
-
-def _shortest_paths(g, source):
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import dijkstra
-
-    q, p = g.edge_index
-    graph = sp.csr_matrix((np.maximum(g.log_r, 1e-12), (q, p)), shape=(g.n_vertices,) * 2)
-    return dijkstra(graph, indices=source, return_predecessors=True)
-
-
-def transport_tree(geometry, source: int, vector) -> np.ndarray:
-    """Transport a tangent vector from ``source`` to every vertex along a shortest-path tree.
-
-    Along each tree edge q -> p, ``v_p = T_e v_q`` with ``T_e = R(transport_angle) F**flip``.
-    Where branches of the tree meet, their vectors differ by the holonomy of the loop they close.
-
-    Parameters
-    ----------
-    source : vertex index
-    vector : (2,) gauge coordinates at ``source``
-
-    Returns
-    -------
-    (V, 2) gauge coordinates at every vertex; NaN where the vertex is not reachable.
-    """
-    g = _numpy_geometry(geometry)
-    source, vector = _check_vertex(g, source, "source"), _check_vector(vector)
-    dist, pred = _shortest_paths(g, source)
-    T = o2_matrix(g.transport_angle, g.transport_flip)  # (E, 2, 2)
-    order = np.argsort(dist, kind="stable")
-    order = order[np.isfinite(dist[order]) & (order != source)]  # parents before children
-    edge = _edge_ids(g, pred[order], order)
-    out = np.full((g.n_vertices, 2), np.nan)
-    out[source] = vector
-    for p, e in zip(order, edge):
-        out[p] = T[e] @ out[pred[p]]
-    return out
-
-
-def loop_through(geometry, waypoints) -> np.ndarray:
-    """A closed edge path ``w0 -> w1 -> ... -> w0`` joining the waypoints by shortest paths.
-
-    Returns
-    -------
-    (L + 1,) vertex indices, first and last equal to ``waypoints[0]``.
-    """
-    g = _numpy_geometry(geometry)
-    waypoints = [_check_vertex(g, int(w), "waypoint") for w in waypoints]
-    if len(waypoints) < 2:
-        raise ValueError("a loop needs at least 2 waypoints")
-    path = [waypoints[0]]
-    for a, b in zip(waypoints, waypoints[1:] + waypoints[:1]):
-        dist, pred = _shortest_paths(g, b)
-        if not np.isfinite(dist[a]):
-            raise ValueError(f"waypoints {a} and {b} lie on different components")
-        while a != b:  # walk from a towards b along b's tree
-            a = int(pred[a])
-            path.append(a)
-    return np.asarray(path, dtype=np.int64)
-
-
-def transport_path(geometry, path, vector):
-    """Transport a vector along an edge path ``path[0] -> path[1] -> ...``.
-
-    Returns
-    -------
-    vectors : (L, 2) gauge coordinates at each vertex of the path
-    holonomy : (angle, flip), the O(2) element ``T_{L-1} ... T_1`` composed along the path;
-        for a closed path it maps the start vector to the returned one.
-    """
-    g = _numpy_geometry(geometry)
-    path = [_check_vertex(g, int(v), "path vertex") for v in path]
-    vector = _check_vector(vector)
-    path = np.asarray(path, dtype=np.int64)
-    edge = _edge_ids(g, path[:-1], path[1:])
-    if np.any(edge < 0):
-        i = int(np.flatnonzero(edge < 0)[0])
-        raise ValueError(f"path vertices {path[i]} and {path[i + 1]} are not joined by an edge")
-    angle, flip = 0.0, False
-    out = [vector]
-    for e in edge:
-        out.append(o2_matrix(g.transport_angle[e], g.transport_flip[e]) @ out[-1])
-        angle, flip = o2_compose(g.transport_angle[e], g.transport_flip[e], angle, flip)
-    return np.asarray(out), (float(angle), bool(flip))
-
-
 # ---------------------------------------------------------------------------- field types
-def _field_layout(field_type, geometry) -> list:
-    """The fields of a FieldType (or spec string) one by one: ``[(kind, start, width), ...]``."""
-    from . import groups
-
+def _field_type(field_type, g) -> FieldType:
+    """A FieldType, or a spec string read in the geometry's structure group."""
     if isinstance(field_type, str):
-        field_type = groups.FieldType(field_type, group=geometry.structure_group)
-    group = str(field_type.group)
-    n = int(group[1:]) if group[:1] in ("C", "D") else 0
-    layout, start = [], 0
-    for multiplicity, kind in field_type.fields:
-        kind = str(kind)
-        width = 1 if kind in ("0", "0-") else (n * (2 if group[0] == "D" else 1) if kind == "reg" else 2)
-        for _ in range(int(multiplicity)):
-            layout.append((kind, start, width))
-            start += width
-    if start != field_type.dim:
-        raise ValueError(f"cannot lay out field type {field_type}: {start} channels, dim {field_type.dim}")
-    return layout
+        return FieldType(field_type, group=g.structure_group)
+    if not isinstance(field_type, FieldType):
+        raise ValueError(f"field_type must be a FieldType or a spec string, got {type(field_type).__name__}")
+    return field_type
 
 
-def _field_parts(g, x, kind: str, group: str):
-    """Colour values (V,) and gauge-coordinate glyph directions [(V, 2), ...] of one field."""
+def _field_parts(x, kind: str, field_type: FieldType):
+    """Colour values (V,) and gauge-coordinate glyph directions [(V, 2), ...] of one field
+    ``x`` (V, width) of the given kind."""
     if kind in ("0", "0-"):
         return x[:, 0], []
     if kind == "reg":
         # channel i (and i + N for D_N's flipped copy) points along the gauge angle i 2pi/N; the
         # order-1 Fourier coefficient over these directions is an order-1 field (the preferred one)
-        n = int(group[1:])
-        if group[0] == "D":
+        n = field_type.order
+        if field_type.has_reflections:
             x = x.reshape(len(x), 2, n).sum(1)
         first = (x @ np.exp(2j * np.pi * np.arange(n) / n)) * (2.0 / n)
         return x.mean(1), [np.stack([first.real, first.imag], 1)]
@@ -406,7 +297,7 @@ def plot_scalar(
         raise ValueError(
             f"values must have shape (V,) = ({g.n_vertices},) or (F,) = ({g.n_faces},), got {values.shape}"
         )
-    pv, plotter = _plotter(g, window_size, screenshot, off_screen)
+    pv, plotter = _plotter(g, window_size, screenshot, off_screen, view, zoom)
     _add_surface(plotter, pv, g, values, cmap=cmap, clim=clim, show_edges=show_edges, scalar_bar_args=_bar(name))
     return _finish(plotter, g.vertices, title, view, zoom, screenshot)
 
@@ -450,18 +341,19 @@ def plot_field(
     """
     g = _numpy_geometry(geometry)
     x = _array(features, "features")
-    layout = _field_layout(field_type, g)
-    dim = sum(w for _, _, w in layout)
+    field_type = _field_type(field_type, g)
+    # (kind, start, width) per field; FieldType is the one source of the channel layout
+    layout = list(field_type)
+    dim = field_type.dim
     if x.shape != (g.n_vertices, dim):
         raise ValueError(f"features must have shape (V, C) = ({g.n_vertices}, {dim}) for {field_type}, got {x.shape}")
     if field is not None and not (isinstance(field, (int, np.integer)) and 0 <= field < len(layout)):
         raise ValueError(f"field must be an index in [0, {len(layout)}), got {field!r}")
     scalars = [i for i, f in enumerate(layout) if f[0] in ("0", "0-")]
     others = [i for i, f in enumerate(layout) if f[0] not in ("0", "0-")]
-    group = str(getattr(field_type, "group", g.structure_group))
     chosen = field if field is not None else (others or scalars)[0]
     kind, start, width = layout[chosen]
-    colour, glyphs = _field_parts(g, x[:, start : start + width], kind, group)
+    colour, glyphs = _field_parts(x[:, start : start + width], kind, field_type)
     label = f"{name}[{chosen}]"
     if field is None and glyphs and scalars:
         colour, label = x[:, layout[scalars[0]][1]], f"{name}[{scalars[0]}]"
@@ -471,7 +363,7 @@ def plot_field(
     # light colour maps under black glyphs
     cmap = cmap or ("RdBu_r" if signed else ("YlOrRd" if glyphs else "viridis"))
     limit = float(np.max(np.abs(colour))) or 1.0
-    pv, plotter = _plotter(g, window_size, screenshot, off_screen)
+    pv, plotter = _plotter(g, window_size, screenshot, off_screen, view, zoom)
     _add_surface(
         plotter, pv, g, colour, cmap=cmap, clim=(-limit, limit) if signed else None, scalar_bar_args=_bar(label)
     )
@@ -511,7 +403,7 @@ def plot_frames(
     window_size, screenshot, off_screen, view, zoom, title : see :func:`plot_scalar`
     """
     g = _numpy_geometry(geometry)
-    pv, plotter = _plotter(g, window_size, screenshot, off_screen)
+    pv, plotter = _plotter(g, window_size, screenshot, off_screen, view, zoom)
     _add_surface(plotter, pv, g)
     _add_frames(plotter, pv, g, g.frames, max_glyphs, glyph_scale, normals)
     return _finish(plotter, g.vertices, title, view, zoom, screenshot)
@@ -544,11 +436,11 @@ def plot_transport(
 ):
     """Transport a tangent vector from ``source`` over the surface and draw it.
 
-    Without ``loop``: along a shortest-path tree to every vertex (:func:`transport_tree`);
-    where branches meet, the arrows disagree by the holonomy in between. With ``loop`` (a list
-    of waypoint vertices): around the closed path ``source -> loop... -> source``
-    (:func:`loop_through`); the start vector is red, the returned one green, and the title
-    states the holonomy.
+    Without ``loop``: along a shortest-path tree to every vertex
+    (:func:`~gaugeconv.preprocessing.transport.transport_tree`); where branches meet, the arrows
+    disagree by the holonomy in between. With ``loop`` (a list of waypoint vertices): around the
+    closed path ``source -> loop... -> source`` (:func:`~gaugeconv.preprocessing.transport.loop_through`);
+    the start vector is red, the returned one green, and the title states the holonomy.
 
     Parameters
     ----------
@@ -559,19 +451,17 @@ def plot_transport(
     window_size, screenshot, off_screen, view, zoom, title : see :func:`plot_scalar`
     """
     g = _numpy_geometry(geometry)
-    source = _check_vertex(g, source, "source")
-    vector = _check_vector(vector)
-    vector = vector / np.linalg.norm(vector)
+    connection = (g.edge_index, g.transport_angle, g.transport_flip)
     lift = 0.03 * _edge_length(g)
     if loop is None:
-        coords = transport_tree(g, source, vector)
+        coords = transport_tree(g.edge_index, g.log_r, g.transport_angle, g.transport_flip, source, vector)
         index = _subsample(g, max_glyphs)
         index = index[np.isfinite(coords[index, 0]) & (index != source)]
         length = glyph_scale * _glyph_length(g, index)
         path, returned, text = None, None, f"transport from vertex {source}"
     else:
-        path = loop_through(g, [source] + [int(v) for v in loop])
-        coords_path, (angle, flip) = transport_path(g, path, vector)
+        path = loop_through(g.edge_index, g.log_r, [source] + [int(v) for v in loop])
+        coords_path, (angle, flip) = transport_path(*connection, path, vector)
         coords = np.zeros((g.n_vertices, 2))
         coords[path[:-1]] = coords_path[:-1]
         index = np.unique(path[1:-1])
@@ -579,7 +469,12 @@ def plot_transport(
         returned = coords_path[-1]
         kind = "reflection" if flip else "rotation"
         text = f"holonomy around the loop: {kind} by {np.degrees(angle):.1f} deg"
-    pv, plotter = _plotter(g, window_size, screenshot, off_screen)
+    # transport is linear: draw the unit vector (the functions above have checked it is not zero)
+    norm = np.linalg.norm(np.asarray(vector, np.float64))
+    coords = coords / norm
+    vector = coords[source]
+    returned = None if returned is None else returned / norm
+    pv, plotter = _plotter(g, window_size, screenshot, off_screen, view, zoom)
     _add_surface(plotter, pv, g)
     points = g.vertices + lift * g.frames[:, 2]
     _add_arrows(plotter, pv, points[index], tangent_to_3d(g, coords)[index], length, "#333333")
@@ -618,7 +513,7 @@ def plot_curvature(
     finite = np.abs(curvature[np.isfinite(curvature)])
     limit = float(np.percentile(finite, 99)) if finite.size else 0.0
     limit = limit if limit > 1e-12 else 1.0
-    pv, plotter = _plotter(g, window_size, screenshot, off_screen)
+    pv, plotter = _plotter(g, window_size, screenshot, off_screen, view, zoom)
     args = _bar("Gaussian curvature")
     _add_surface(plotter, pv, g, curvature, cmap=cmap, clim=(-limit, limit), nan_color="#bdbdbd", scalar_bar_args=args)
     return _finish(plotter, g.vertices, title, view, zoom, screenshot)
@@ -641,10 +536,10 @@ def plot_structure(
     (black) and frames e1 (red), e2 (blue).
 
     The frames drawn are a smooth gauge: the frame of ``source`` parallel-transported along a
-    shortest-path tree (:func:`transport_tree`; the stored gauges where it does not reach). On a
-    non-orientable mesh no gauge is smooth everywhere: where the tree's branches meet, e2 points
-    opposite ways. The default source is the vertex farthest from the flipped edges, so that on a
-    Möbius strip the branches meet at the seam.
+    shortest-path tree (:func:`~gaugeconv.preprocessing.transport.transport_tree`; the stored
+    gauges where it does not reach). On a non-orientable mesh no gauge is smooth everywhere:
+    where the tree's branches meet, e2 points opposite ways. The default source is the vertex
+    farthest from the flipped edges, so that on a Möbius strip the branches meet at the seam.
 
     Parameters
     ----------
@@ -658,15 +553,15 @@ def plot_structure(
     sides = np.sort(np.concatenate([g.faces[:, [0, 1]], g.faces[:, [1, 2]], g.faces[:, [2, 0]]]), axis=1)
     sides, count = np.unique(sides, axis=0, return_counts=True)
     if source is None and len(seam):
-        distance = _shortest_paths(g, np.unique(seam))[0].min(0)  # to the nearest seam vertex
+        distance = shortest_paths(g.edge_index, g.log_r, np.unique(seam))[0].min(0)  # to the nearest seam vertex
         source = int(np.argmax(np.where(np.isfinite(distance), distance, -1.0)))
-    source = _check_vertex(g, 0 if source is None else source, "source")
+    source = 0 if source is None else source
     frames = g.frames.copy()
     for axis, vector in ((0, (1.0, 0.0)), (1, (0.0, 1.0))):
-        carried = transport_tree(g, source, vector)
+        carried = transport_tree(g.edge_index, g.log_r, g.transport_angle, g.transport_flip, source, vector)
         reached = np.isfinite(carried[:, 0])
         frames[reached, axis] = tangent_to_3d(g, np.nan_to_num(carried))[reached]
-    pv, plotter = _plotter(g, window_size, screenshot, off_screen)
+    pv, plotter = _plotter(g, window_size, screenshot, off_screen, view, zoom)
     _add_surface(plotter, pv, g)
     radius = 0.08 * _edge_length(g)
     for edges, colour in ((seam, "#ff7f0e"), (sides[count == 1], "black")):
@@ -677,133 +572,3 @@ def plot_structure(
     _add_frames(plotter, pv, g, frames, max_glyphs, glyph_scale)
     text = f"{g.name}: {'orientable' if g.orientable else 'non-orientable'}, {len(seam)} flipped edges"
     return _finish(plotter, g.vertices, title or text, view, zoom, screenshot)
-
-
-# ---------------------------------------------------------------------------- command line
-_GEOMETRY_FIELDS = ("angle_defect", "vertex_area", "degree", "boundary")
-
-
-def render_arguments(parser) -> None:
-    """Add the arguments of ``gaugeconv render`` to an argparse parser."""
-    parser.add_argument("file", help="a mesh file (obj, ply, off, stl, glb, gltf) or a saved Geometry (.npz)")
-    what = parser.add_mutually_exclusive_group()
-    what.add_argument(
-        "--field",
-        metavar="NAME",
-        help=f"draw the array NAME of --features, or a Geometry array ({', '.join(_GEOMETRY_FIELDS)})",
-    )
-    what.add_argument("--frames", action="store_true", help="draw the gauges: e1 red, e2 blue")
-    what.add_argument("--curvature", action="store_true", help="colour by Gaussian curvature (angle defect / area)")
-    what.add_argument("--transport", metavar="VERTEX", type=int, help="transport a vector from VERTEX over the surface")
-    what.add_argument("--structure", action="store_true", help="frames and flipped edges (the default view)")
-    parser.add_argument("--features", metavar="FILE.npz", help="named arrays (V,) or (V, C), e.g. a model's outputs")
-    parser.add_argument("--type", dest="field_type", metavar="SPEC", help='field type of a (V, C) array: "1x0 + 1x1"')
-    parser.add_argument("--group", help="group of --type: SO2, O2, C<N>, D<N> (default: the geometry's)")
-    parser.add_argument("--index", type=int, help="with --type: draw this field (spec order)")
-    parser.add_argument("--loop", metavar="V1,V2,...", help="with --transport: go around VERTEX -> V1 -> ... -> VERTEX")
-    parser.add_argument(
-        "--view", nargs=3, type=float, metavar=("X", "Y", "Z"), help="direction from the mesh towards the camera"
-    )
-    parser.add_argument("--zoom", type=float, default=1.0, help="zoom after fitting the mesh (default 1)")
-    parser.add_argument("--size", default="800x600", metavar="WxH", help="picture size in pixels (default 800x600)")
-    parser.add_argument("--repair", action="store_true", help="repair the mesh (see gaugeconv preprocess)")
-    parser.add_argument("-o", "--output", metavar="OUT.png", help="write a PNG (no window)")
-
-
-def _numbers(text, kind, name, count=None):
-    try:
-        values = [kind(t) for t in text.replace("x", ",").split(",")]
-    except ValueError:
-        raise ValueError(f"{name} must be numbers separated by commas, got {text!r}") from None
-    if count is not None and len(values) != count:
-        raise ValueError(f"{name} needs {count} numbers, got {text!r}")
-    return values
-
-
-def _features(args, g):
-    """The array to draw (V,) or (V, C) and its name, from --features/--field."""
-    if args.features is None:
-        if args.field not in _GEOMETRY_FIELDS:
-            raise ValueError(
-                f"no array {args.field!r}: pass --features FILE.npz or one of {', '.join(_GEOMETRY_FIELDS)}"
-            )
-        return getattr(g, args.field), args.field
-    try:
-        with np.load(args.features, allow_pickle=False) as data:
-            names = list(data.files)
-            name = args.field if args.field is not None else (names[0] if len(names) == 1 else None)
-            if name is None:
-                raise ValueError(f"{args.features} holds arrays {', '.join(names)}: choose one with --field")
-            if name not in names:
-                raise ValueError(f"{args.features} has no array {name!r}; it holds {', '.join(names) or 'nothing'}")
-            values = data[name]
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{args.features}: cannot read as .npz ({type(exc).__name__})") from None
-    return values, name
-
-
-def _draw(args, g, common):
-    if args.curvature:
-        return plot_curvature(g, **common), "curvature"
-    if args.frames:
-        return plot_frames(g, **common), "frames"
-    if args.transport is not None:
-        if args.loop is None:
-            return plot_transport(g, args.transport, **common), f"transport from {args.transport}"
-        loop = _numbers(args.loop, int, "--loop")
-        plotter = plot_transport(g, args.transport, loop=loop, **common)
-        path = loop_through(g, [args.transport, *loop])
-        _, (angle, flip) = transport_path(g, path, (1.0, 0.0))
-        kind = "reflection" if flip else "rotation"
-        return plotter, f"transport around a loop of {len(path) - 1} edges, holonomy {kind} {np.degrees(angle):.1f} deg"
-    if args.field is None and args.features is None:
-        return plot_structure(g, **common), "structure"
-    values, name = _features(args, g)
-    if args.field_type is None:
-        if np.ndim(values) == 2 and np.shape(values)[1] > 1:
-            raise ValueError(f"{name} has shape {np.shape(values)}: pass --type SPEC (e.g. '1x0 + 1x1') for its fields")
-        return plot_scalar(g, values, name, **common), name
-    from .groups import FieldType
-
-    field_type = FieldType(args.field_type, group=args.group or g.structure_group)
-    return plot_field(g, values, field_type, field=args.index, name=name, **common), f"{name} ({field_type})"
-
-
-def render_command(args) -> int:
-    """Run ``gaugeconv render`` for parsed arguments (see :func:`render_arguments`).
-
-    Returns the exit status: 0, or 2 after one line on stderr for bad input (no file written).
-    """
-    from .fileformat import load as load_geometry
-    from .mesh import MeshError, load_mesh
-
-    try:
-        if args.loop is not None and args.transport is None:
-            raise ValueError("--loop needs --transport VERTEX")
-        if (args.field_type or args.group or args.index is not None) and args.field is None and not args.features:
-            raise ValueError("--type/--group/--index need --features (and --field)")
-        width, height = _numbers(args.size, int, "--size", 2)
-        if args.output is None and not has_display():
-            raise ValueError("no display to open a window: pass -o OUT.png to write a picture")
-        if args.output is not None:
-            directory = os.path.dirname(os.path.abspath(args.output))
-            if not args.output.lower().endswith(".png"):
-                raise ValueError(f"-o must name a .png file, got {args.output!r}")
-            if not os.path.isdir(directory):
-                raise ValueError(f"-o: directory {directory} does not exist")
-        if args.file.lower().endswith(".npz"):
-            g = load_geometry(args.file)
-        else:
-            from .preprocessing import preprocess
-
-            g = preprocess(load_mesh(args.file, repair=args.repair))
-        common = {"window_size": (width, height), "screenshot": args.output, "view": args.view, "zoom": args.zoom}
-        plotter, what = _draw(args, g, common)
-    except (ValueError, MeshError, OSError, ImportError) as exc:
-        print(f"gaugeconv: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    if args.output is None:
-        plotter.show()
-    else:
-        print(f"{args.output}: {what} of {g.name} ({g.n_vertices} vertices), {width}x{height}")
-    return 0

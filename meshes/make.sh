@@ -11,11 +11,10 @@ python - <<'PY'
 import pyvista as pv
 from pyvista import examples
 
-from gaugeconv import make_mesh
-from gaugeconv.cli import write_mesh
+from gaugeconv import make_mesh, save_mesh
 
 ant = pv.read(examples.antfile).triangulate().clean(tolerance=1e-9)
 mesh = make_mesh(ant.points, ant.faces.reshape(-1, 4)[:, 1:], name="ant", repair=True)
-write_mesh(mesh, "meshes/ant.obj")
+save_mesh(mesh, "meshes/ant.obj")
 print(f"ant: {mesh.n_vertices} vertices, {mesh.n_faces} faces, {mesh.n_components} components -> meshes/ant.obj")
 PY

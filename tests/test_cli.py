@@ -11,9 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from gaugeconv import load_geometry, load_mesh, preprocess, save_geometry, shapes
+from gaugeconv import FORMAT_VERSION, load_geometry, load_mesh, preprocess, save_geometry, shapes
 from gaugeconv.buffers import geometry_fields
-from gaugeconv.cli import _shape_options, is_up_to_date, main, parse_shard
+from gaugeconv.cli import main
+from gaugeconv.cli.preprocess import is_up_to_date, parse_shard
+from gaugeconv.cli.shape import shape_options
 
 SUMMARY = re.compile(r"^(?P<src>\S+): (?P<V>\d+) vertices, (?P<E>\d+) directed edges, (SO2|O2), \d+\.\d\d s -> (\S+)$")
 
@@ -140,7 +142,7 @@ def test_up_to_date_requires_a_current_file_for_this_source(tmp_path, corpus):
     with np.load(target) as data:
         arrays = {k: data[k] for k in data.files}
     arrays["__header__"] = np.frombuffer(
-        bytes(arrays["__header__"]).replace(b'"version": 1', b'"version": 0'), dtype=np.uint8
+        bytes(arrays["__header__"]).replace(f'"version": {FORMAT_VERSION}'.encode(), b'"version": 0'), dtype=np.uint8
     )
     with open(target, "wb") as fh:
         np.savez(fh, **arrays)
@@ -190,7 +192,7 @@ def test_info_on_geometry_file(tmp_path, capsys, corpus):
     out = capsys.readouterr().out
     assert "components 1, boundary loops 1, Euler characteristic 0" in out
     assert "orientable no, structure group O2" in out
-    assert "file: gaugeconv.geometry version 1" in out
+    assert f"file: gaugeconv.geometry version {FORMAT_VERSION}" in out
     assert _defect_line(out)[2] < 1e-9
 
 
@@ -208,7 +210,7 @@ SHAPE_FUNCTIONS = dict(shapes.SHAPES)
 @pytest.mark.parametrize("name", sorted(SHAPE_FUNCTIONS))
 def test_shape_defaults_match_the_library(name):
     signature = inspect.signature(SHAPE_FUNCTIONS[name])
-    for flag, _, default, _ in _shape_options()[name][1]:
+    for flag, _, default, _ in shape_options()[name][1]:
         assert signature.parameters[flag[2:].replace("-", "_")].default == default, flag
 
 
@@ -266,8 +268,11 @@ def test_shape_mobius_npz_keeps_the_flat_metric(tmp_path, capsys):
     "argv, pattern",
     [
         (["shape", "torus", "-o", "t.xyz"], r"unsupported output type \.xyz"),
-        (["shape", "mobius", "--n-length", "2", "-o", "m.obj"], r"mobius: mobius needs n_length >= 3"),
-        (["shape", "icosahedron", "--level", "-1", "-o", "i.obj"], r"level must be >= 0"),
+        (["shape", "mobius", "--n-length", "2", "-o", "m.obj"], r"error: mobius: --n-length must be an integer >= 3,"),
+        (
+            ["shape", "icosahedron", "--level", "-1", "-o", "i.obj"],
+            r"error: icosahedron: --level must be an integer >= 0, got -1",
+        ),
         (["shape", "cube", "-o", "c.obj"], r"invalid choice: 'cube'"),
         (["preprocess", "x.obj"], r"required: -o/--output"),
         (["preprocess", "x.obj", "-o", "y.npz", "--workers", "0"], r"expected a positive integer"),

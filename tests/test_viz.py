@@ -1,16 +1,15 @@
-"""gaugeconv.viz: headless pictures (EGL) checked pixel by pixel, transport helpers, ``gaugeconv render``.
+"""gaugeconv.viz: headless pictures (EGL) checked pixel by pixel, and ``gaugeconv render``.
 
 Rendering is not optional here: on a machine without EGL these tests fail (CI installs
 libegl1 libegl-mesa0 libgl1-mesa-dri).
 """
 
 import os
-from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from gaugeconv import preprocess, save_geometry, shapes, viz
+from gaugeconv import preprocess, save_geometry, save_mesh, shapes, viz
 from gaugeconv.cli import main as gaugeconv
 
 SIZE = (240, 180)
@@ -147,8 +146,8 @@ def test_bad_input_raises_without_writing(call, message, sphere, tmp_path):
 def glyphs_3d(g, features, field_type):
     """The arrows plot_field draws, in 3D: per field, k arrays (V, 3)."""
     out = []
-    for kind, start, width in viz._field_layout(field_type, g):
-        _, directions = viz._field_parts(g, features[:, start : start + width], kind, field_type.group)
+    for kind, start, width in field_type:
+        _, directions = viz._field_parts(features[:, start : start + width], kind, field_type)
         out.append([viz.tangent_to_3d(g, d) for d in directions])
     return out
 
@@ -181,58 +180,6 @@ def test_glyphs_do_not_depend_on_the_gauge(sphere, spec, group):
 
     assert mismatch(before, after) < 1e-9
     assert mismatch(before, wrong) > 1e-2
-
-
-# ---------------------------------------------------------------------------- transport helpers
-def test_flat_transport_keeps_the_3d_vector():
-    g = preprocess(shapes.disc(n_rings=5))
-    carried = viz.tangent_to_3d(g, viz.transport_tree(g, 7, [0.3, -1.0]))
-    np.testing.assert_allclose(carried, np.broadcast_to(carried[7], carried.shape), atol=1e-12)
-    # negative control: transporters rotated by 0.3 rad break it
-    broken = replace(g, transport_angle=g.transport_angle + 0.3)
-    carried = viz.tangent_to_3d(broken, viz.transport_tree(broken, 7, [0.3, -1.0]))
-    assert np.abs(carried - carried[7]).max() > 0.1
-
-
-def fan_curvature(g, v):
-    """The curvature the connection puts in the fan of v: sum over its triangles' corners of
-    alpha * (2 pi / Theta - 1) (DESIGN.md), from corner angles of the embedding."""
-    corners = np.zeros(g.faces.shape)
-    for i in range(3):
-        a, b, c = (g.vertices[g.faces[:, (i + j) % 3]] for j in range(3))
-        corners[:, i] = np.arctan2(np.linalg.norm(np.cross(b - a, c - a), axis=1), np.sum((b - a) * (c - a), 1))
-    theta = np.bincount(g.faces.ravel(), corners.ravel(), minlength=g.n_vertices)
-    fan = np.any(g.faces == v, axis=1)
-    return float(np.sum(corners[fan] * (2 * np.pi / theta[g.faces[fan]] - 1)))
-
-
-@pytest.mark.parametrize("v", [0, 20, 100])
-def test_holonomy_around_a_vertex_is_its_fan_curvature(sphere, v):
-    q, p = sphere.edge_index
-    ring = q[p == v]  # neighbours in p's fan order: counter-clockwise
-    vectors, (angle, flip) = viz.transport_path(sphere, np.r_[ring, ring[0]], [1.0, 0.0])
-    assert not flip
-    assert angle == pytest.approx(fan_curvature(sphere, v), abs=1e-12)
-    assert np.allclose(vectors[-1], [np.cos(angle), np.sin(angle)])
-    # negative control: identity transporters carry no holonomy
-    flat = replace(sphere, transport_angle=np.zeros(sphere.n_edges))
-    _, (angle, _) = viz.transport_path(flat, np.r_[ring, ring[0]], [1.0, 0.0])
-    assert abs(angle - fan_curvature(sphere, v)) > 1e-3
-
-
-def test_mobius_core_loop_is_a_reflection(strip):
-    n_width = 5
-    core = np.arange(24) * n_width + n_width // 2  # the middle row, once around
-    loop = viz.loop_through(strip, core[::6])
-    assert loop[0] == loop[-1] == core[0]
-    _, (_, flip) = viz.transport_path(strip, loop, [1.0, 0.0])
-    assert flip
-    assert 0 < np.count_nonzero(strip.transport_flip)
-
-
-def test_path_must_follow_edges(sphere):
-    with pytest.raises(ValueError, match="not joined by an edge"):
-        viz.transport_path(sphere, [0, 100], [1.0, 0.0])
 
 
 # ---------------------------------------------------------------------------- command line
@@ -272,9 +219,7 @@ def test_render_writes_a_png(options, files, tmp_path, capsys):
 
 
 def test_render_reads_a_mesh_file(tmp_path):
-    from gaugeconv.cli import write_mesh
-
-    write_mesh(shapes.torus(n_major=16, n_minor=8), str(tmp_path / "torus.obj"))
+    save_mesh(shapes.torus(n_major=16, n_minor=8), str(tmp_path / "torus.obj"))
     assert (
         gaugeconv(
             ["render", str(tmp_path / "torus.obj"), "--curvature", "--size", "200x150", "-o", str(tmp_path / "t.png")]
@@ -338,3 +283,23 @@ def test_pyvista_is_imported_only_when_drawing(sphere, tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r"pip install gaugeconv\[viz\]"):
         viz.plot_frames(sphere, screenshot=tmp_path / "f.png")
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"PK\x03\x04 not a zip at all", "cannot read as .npz"),
+        (None, "features must be real numbers"),
+    ],
+)
+def test_render_bad_features_file(files, tmp_path, capsys, content, message):
+    path = tmp_path / "features.npz"
+    if content is None:
+        np.savez(path, z=np.ones(162, dtype=np.complex128))
+    else:
+        path.write_bytes(content)
+    argv = ["render", f"{files}/sphere.npz", "--features", str(path), "--field", "z", "-o", str(tmp_path / "x.png")]
+    assert gaugeconv(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert sorted(os.listdir(tmp_path)) == ["features.npz"]

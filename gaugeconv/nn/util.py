@@ -38,8 +38,10 @@ def check_input(x, geometry, channels: int, where: str):
         raise ValueError(
             f"{where}: x has shape {tuple(x.shape)}, expected (..., {V}, {channels}) for this geometry and field type"
         )
-    if not x.is_floating_point():
-        raise ValueError(f"{where}: x must be a floating point tensor, got {x.dtype}")
+    if x.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"{where}: x must be float32 or float64, got {x.dtype}; convert it with x.float()")
+    if x.numel() == 0:
+        raise ValueError(f"{where}: x is empty (shape {tuple(x.shape)}); pass at least one feature set")
     return (x.unsqueeze(0), True) if x.dim() == 2 else (x, False)
 
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..buffers import Geometry, PoolMap
-from ..mesh import Mesh, half_edges
+from ..mesh import Mesh, MeshError, half_edges
 from .connection import Connection, connect, connect_closed_oriented
 from .connectivity import Fans, Orientation, boundary_loops, order_fans, order_fans_oriented, orient
 from .frames import vertex_frames
 from .metric import corner_angles, side_lengths, vertex_areas
+from .orientation import ORIENTATIONS, orient_mesh
+from .scale import check_representable, restore_scale, scale_exponent, to_unit_scale, with_scale
 
 __all__ = [
     "Connection",
     "Fans",
+    "ORIENTATIONS",
     "Orientation",
     "boundary_loops",
     "compute_buffers",
@@ -63,7 +66,12 @@ def compute_buffers(mesh: Mesh, fast: bool = True) -> dict:
     fast : take the fast paths (:func:`order_fans_oriented`, :func:`connect_closed_oriented`) where the
         mesh allows them, i.e. when it is consistently oriented (and closed, for the connection);
         False always runs the reference code (the tests compare the two)
+
+    Computed on a copy brought to unit size by a power of two (exact, :mod:`.scale`), so that no
+    square overflows or underflows; lengths and areas are scaled back at the end.
     """
+    source = mesh
+    mesh, _, length_exponent = to_unit_scale(source)
     n = mesh.n_vertices
     he = half_edges(mesh.faces, n)
     orientation = orient(mesh.faces, he)
@@ -75,7 +83,7 @@ def compute_buffers(mesh: Mesh, fast: bool = True) -> dict:
     fans = (order_fans_oriented if fast and oriented else order_fans)(faces, n, he)
     conn, alpha, vertex_area = _metric_and_connection(mesh, orientation, fans, fast and oriented and closed)
     defect = np.where(fans.boundary, np.pi, 2 * np.pi) - conn.angle_sum
-    return dict(
+    buffers = dict(
         vertices=np.asarray(mesh.vertices, dtype=np.float64),
         faces=faces,
         frames=vertex_frames(mesh.vertices, fans, conn, alpha),
@@ -93,12 +101,39 @@ def compute_buffers(mesh: Mesh, fast: bool = True) -> dict:
         n_components=int(orientation.orientable.size),
         n_boundary_loops=boundary_loops(he, n),
         euler_characteristic=int(n - len(he.edges) + len(faces)),
-        mesh_hash=mesh.hash,
+        source_index=_source_index(source),
+        mesh_hash=source.hash,
         name=mesh.name,
     )
+    return restore_scale(buffers, source, length_exponent)
 
 
-def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0) -> Geometry:
+def _source_index(mesh: Mesh) -> np.ndarray:
+    if mesh.source_index is None:
+        return np.arange(mesh.n_vertices, dtype=np.int64)
+    return np.asarray(mesh.source_index, dtype=np.int64)
+
+
+def _coarse_levels(mesh: Mesh, buffers: dict, levels: int, ratio: float) -> tuple[list, list]:
+    """The hierarchy of ``buffers``, built at unit scale like the buffers themselves; each
+    coarse vertex carries the source index of the fine vertex it is."""
+    from .hierarchy import build_hierarchy
+
+    vertex_exponent = scale_exponent(mesh.vertices)
+    length_exponent = vertex_exponent if mesh.lengths is None else scale_exponent(mesh.lengths)
+    unit = with_scale(buffers, -vertex_exponent, -length_exponent) if levels else buffers
+    coarse, pools = build_hierarchy(unit, levels, ratio)  # checks levels and ratio
+    coarse = [with_scale(level, vertex_exponent, length_exponent) for level in coarse]
+    pools = [with_scale(pool, 0, length_exponent) for pool in pools]
+    source_index = buffers["source_index"]
+    for level, pool in zip(coarse, pools):
+        source_index = level["source_index"] = source_index[pool["sub"]]
+        check_representable(level, mesh.name)
+        check_representable(pool, mesh.name)
+    return coarse, pools
+
+
+def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0, orientation: str = "file") -> Geometry:
     """Compute the geometric buffers of a validated mesh.
 
     Parameters
@@ -107,15 +142,31 @@ def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0) -> Geometry:
     levels : number K of coarse levels for pooling (``Geometry.levels``, ``Geometry.pools``);
         see :mod:`gaugeconv.preprocessing.hierarchy`
     ratio : vertex count ratio between consecutive levels (> 1)
+    orientation : ``"file"`` (default) or ``"outward"``: how each orientable component is wound,
+        which SO(2) models see (they are chiral); see :mod:`gaugeconv.preprocessing.orientation`
 
     Returns
     -------
-    Geometry (numpy, float64); see :mod:`gaugeconv.buffers` for the arrays.
-    """
-    from .hierarchy import build_hierarchy
+    Geometry (numpy, float64); see :mod:`gaugeconv.buffers` for the arrays. ``mesh_hash`` and
+    ``vertices`` are those of ``mesh`` whatever the orientation.
 
-    buffers = compute_buffers(mesh)
-    coarse, pools = build_hierarchy(buffers, levels, ratio)
+    Raises
+    ------
+    MeshError
+        if ``mesh`` is not a Mesh (a path: read it with :func:`gaugeconv.load_mesh` first), or if
+        its lengths or areas do not fit float64.
+    """
+    if not isinstance(mesh, Mesh):
+        what = f"the path {mesh!r}" if isinstance(mesh, (str, bytes)) or hasattr(mesh, "__fspath__") else None
+        raise MeshError(
+            f"preprocess takes a Mesh, got {what or type(mesh).__name__}; "
+            f"read a file with gaugeconv.load_mesh(path) and pass the result"
+        )
+    oriented = orient_mesh(mesh, orientation)
+    buffers = compute_buffers(oriented)
+    if oriented is not mesh:
+        buffers["mesh_hash"] = mesh.hash
+    coarse, pools = _coarse_levels(mesh, buffers, levels, ratio)
     return Geometry(
         **buffers,
         levels=tuple(Geometry(**level) for level in coarse),

@@ -1,0 +1,277 @@
+"""``gaugeconv preprocess``: mesh files -> geometry files (.npz), in batches, shards and worker pools."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+from ..fileformat import FORMAT_VERSION, read_header
+from ..fileformat import save as save_geometry
+from ..mesh import MESH_SUFFIXES, load_mesh
+from ..preprocessing import ORIENTATIONS, preprocess
+from .common import (
+    EXIT_INTERRUPTED,
+    EXIT_USER_ERROR,
+    USER_ERRORS,
+    captured_warnings,
+    error,
+    nonnegative_int,
+    one_line,
+    positive_int,
+    same_file,
+    say,
+    tell,
+)
+
+__all__ = ["Outcome", "add_parser", "is_up_to_date", "parse_shard", "plan_outputs", "preprocess_file", "run"]
+
+
+def is_up_to_date(source, target, levels: int = 0) -> bool:
+    """Whether ``target`` is a current preprocessing of ``source``, decided without reading the mesh.
+
+    True exactly when ``target`` exists, was modified no earlier than ``source``, and its header
+    says format ``gaugeconv.geometry`` version :data:`~gaugeconv.fileformat.FORMAT_VERSION` and
+    names the source file (``name`` equals the source's base name) and holds ``levels`` coarse
+    levels. The header's ``mesh_hash`` is not recomputed (that would cost a full parse and
+    validation): content changes that keep an older modification time (``cp -p``, ``rsync -a`` of
+    an older file) need ``--force``.
+    """
+    source, target = os.fspath(source), os.fspath(target)
+    try:
+        if os.stat(target).st_mtime_ns < os.stat(source).st_mtime_ns:
+            return False
+    except OSError:
+        return False
+    header = read_header(target)
+    return (
+        header is not None
+        and header.get("version") == FORMAT_VERSION
+        and header.get("name") == os.path.basename(source)
+        and bool(header.get("mesh_hash"))
+        and len(header.get("levels", [])) == levels
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one input of ``gaugeconv preprocess``."""
+
+    source: str
+    target: str
+    status: str  # "done", "skipped" or "failed"
+    line: str  # the summary line (stdout) or the error line (stderr)
+    warnings: tuple = ()
+
+
+def preprocess_file(
+    source: str, target: str, repair: bool = False, levels: int = 0, orientation: str = "file"
+) -> Outcome:
+    """Load, validate, preprocess and save one mesh; user errors become a failed Outcome.
+
+    The output is written atomically (:func:`gaugeconv.save_geometry`), so a failure leaves no file.
+    Module level so that a process pool can run it.
+    """
+    import trimesh  # noqa: F401  (load_mesh imports it lazily: keep that one-off cost out of the per-mesh time)
+
+    start = time.perf_counter()
+    with captured_warnings(source) as warned:
+        try:
+            geometry = preprocess(load_mesh(source, repair=repair), levels=levels, orientation=orientation)
+            directory = os.path.dirname(target)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            save_geometry(geometry, target)
+        except USER_ERRORS as exc:
+            failure = one_line(exc, source)
+        else:
+            failure = None
+    if failure is not None:
+        return Outcome(source, target, "failed", failure, tuple(warned))
+    seconds = time.perf_counter() - start
+    line = (
+        f"{source}: {geometry.n_vertices} vertices, {geometry.n_edges} directed edges, "
+        f"{geometry.structure_group}, {seconds:.2f} s -> {target}"
+    )
+    if levels:
+        coarse = ", ".join(str(level.n_vertices) for level in geometry.levels)
+        line = line.replace(f", {seconds:.2f} s", f", levels {coarse}, {seconds:.2f} s")
+    return Outcome(source, target, "done", line, tuple(warned))
+
+
+def parse_shard(text: str) -> tuple:
+    """``"K/N"`` with ``1 <= K <= N`` -> ``(K, N)``; an argparse type."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N such as 1/4, got {text!r}") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"need 1 <= K <= N, got {text!r}")
+    return k, n
+
+
+def plan_outputs(inputs: list, out: str) -> list:
+    """Pair each input with its output path: ``out`` itself for a single input (unless ``out``
+    is a folder), else ``out/<input stem>.npz``.
+
+    Raises
+    ------
+    ValueError
+        before anything is written, when an output would not end in ``.npz``, when two inputs
+        would be written to the same output, or when an output (or the output folder) is an
+        input of the run, also through ``./``, ``..``, symbolic or hard links.
+    """
+    as_folder = len(inputs) > 1 or os.path.isdir(out) or out.endswith(("/", os.sep))
+    for source in inputs:
+        if same_file(out, source):
+            raise ValueError(f"-o {out} is the input {source}; choose another output")
+    if not as_folder:
+        pairs = [(inputs[0], out)]
+    else:
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise ValueError(f"-o {out} is a file, but several inputs need an output folder")
+        pairs, seen = [], {}
+        for source in inputs:
+            target = os.path.join(out, os.path.splitext(os.path.basename(source))[0] + ".npz")
+            if target in seen:
+                raise ValueError(
+                    f"{seen[target]} and {source} would both be written to {target}; preprocess them separately"
+                )
+            seen[target] = source
+            pairs.append((source, target))
+    for _, target in pairs:
+        if not target.lower().endswith(".npz"):
+            hint = "" if as_folder else "; to write into a folder, end OUT with /"
+            raise ValueError(f"{target}: a geometry file must end in .npz{hint}")
+        for source in inputs:
+            if same_file(target, source):
+                raise ValueError(f"{target} would overwrite the input {source}; choose another output")
+    return pairs
+
+
+def _ignore_interrupts() -> None:
+    """Worker setup: Ctrl-C is the parent's to handle (it stops the pool); a termination
+    request unwinds the worker, so that its temporary output file is removed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_terminate)
+
+
+def _exit_on_terminate(signum, frame) -> None:
+    raise SystemExit(EXIT_INTERRUPTED)
+
+
+def _preprocess_task(task: tuple) -> Outcome:
+    return preprocess_file(*task)
+
+
+def add_parser(sub) -> None:
+    """Register ``gaugeconv preprocess``."""
+    p = sub.add_parser(
+        "preprocess",
+        help="mesh files -> geometry buffers (.npz)",
+        description="Validate and preprocess meshes into gaugeconv geometry files (.npz, no pickle). "
+        "Outputs that are up to date are skipped unless --force.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="IN", help=f"mesh files ({', '.join(MESH_SUFFIXES)})")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (one input) or folder (several)")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="processes to use (default 1)")
+    p.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="K/N",
+        help="process only inputs whose position i (0-based, in sorted order) has i %% N == K-1; K is 1-based",
+    )
+    p.add_argument("--force", action="store_true", help="recompute outputs that are up to date")
+    p.add_argument(
+        "--levels",
+        type=nonnegative_int,
+        default=0,
+        metavar="K",
+        help="also compute K coarse levels with pooling maps (each ~4x fewer vertices; default 0)",
+    )
+    p.add_argument("--repair", action="store_true", help="drop degenerate/duplicate faces, split non-manifold vertices")
+    p.add_argument(
+        "--orientation",
+        choices=ORIENTATIONS,
+        default="file",
+        help="wind each orientable component as most of its faces are in the file (default), or so that "
+        "its normals point outwards (independent of the file); SO(2) models are chiral. "
+        "Outputs made with another choice are not detected as stale: use --force",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no per-mesh lines (errors still shown)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    """Run ``gaugeconv preprocess`` for parsed arguments; returns the exit status."""
+    inputs = sorted(set(args.inputs))
+    try:
+        pairs = plan_outputs(inputs, args.output)
+    except ValueError as exc:
+        error(one_line(exc))
+        return EXIT_USER_ERROR
+    if args.shard is not None:
+        k, n = args.shard
+        pairs = [pair for i, pair in enumerate(pairs) if i % n == k - 1]
+    todo, outcomes = [], []
+    for source, target in pairs:
+        if not args.force and is_up_to_date(source, target, args.levels):
+            outcomes.append(Outcome(source, target, "skipped", f"{source}: up to date, skipped -> {target}"))
+        else:
+            todo.append((source, target, args.repair, args.levels, args.orientation))
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(pairs), unit="mesh", file=sys.stderr, disable=args.quiet or not sys.stderr.isatty())
+    bar.update(len(outcomes))
+
+    def report(outcome: Outcome, count: bool = True) -> None:
+        with tqdm.external_write_mode(file=sys.stderr):
+            for line in outcome.warnings:
+                tell(line)
+            if outcome.status == "failed":
+                error(outcome.line)
+            elif not args.quiet:
+                say(outcome.line)
+        if count:
+            bar.update(1)
+
+    for outcome in outcomes:
+        report(outcome, count=False)
+    try:
+        with contextlib.closing(_outcomes(todo, args.workers)) as results:  # closing stops a pool at once
+            for outcome in results:
+                outcomes.append(outcome)
+                report(outcome)
+    finally:
+        bar.close()
+
+    failed = sum(o.status == "failed" for o in outcomes)
+    if len(pairs) > 1 and not args.quiet:
+        done = sum(o.status == "done" for o in outcomes)
+        skipped = sum(o.status == "skipped" for o in outcomes)
+        tell(f"gaugeconv: {done} preprocessed, {skipped} up to date, {failed} failed")
+    return EXIT_USER_ERROR if failed else 0
+
+
+def _outcomes(todo: list, workers: int):
+    """The Outcome of every task, in order: in this process, or in a pool of ``workers``
+    processes that Ctrl-C (KeyboardInterrupt here) terminates at once."""
+    if workers <= 1 or len(todo) <= 1:
+        yield from map(_preprocess_task, todo)
+        return
+    import multiprocessing
+
+    pool = multiprocessing.Pool(min(workers, len(todo)), initializer=_ignore_interrupts)
+    try:
+        yield from pool.imap(_preprocess_task, todo)
+        pool.close()
+    except BaseException:  # Ctrl-C, or the consumer stopped: stop the workers now
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
