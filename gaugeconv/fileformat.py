@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import zipfile
+from dataclasses import replace
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from .buffers import ARRAYS, META, POOL_ARRAYS, Geometry, PoolMap
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "GeometryFileError", "atomic_write", "load", "read_header", "save"]
 
 #: Version of the saved file layout; bumped whenever a key or its meaning changes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: The ``format`` entry of every header.
 FORMAT_NAME = "gaugeconv.geometry"
 
@@ -138,8 +139,13 @@ def load(path) -> Geometry:
             levels = tuple(
                 Geometry(**_arrays(data, f"level{k}/", ARRAYS, path), **meta(m)) for k, m in enumerate(metas, 1)
             )
-            pools = tuple(PoolMap(**_arrays(data, f"pool{k}/", POOL_ARRAYS, path)) for k in range(1, len(metas) + 1))
-            geometry = Geometry(**_arrays(data, "", ARRAYS, path), **meta(header), levels=levels, pools=pools)
+            geometry = Geometry(**_arrays(data, "", ARRAYS, path), **meta(header), levels=levels)
+            sizes = [len(geometry.vertices)] + [len(level.vertices) for level in levels]
+            pools = tuple(
+                PoolMap(**_arrays(data, f"pool{k}/", POOL_ARRAYS, path), n_fine=sizes[k - 1])
+                for k in range(1, len(metas) + 1)
+            )
+            geometry = replace(geometry, pools=pools)
     except GeometryFileError:
         raise
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as exc:

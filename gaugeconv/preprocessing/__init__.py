@@ -12,6 +12,7 @@ from ..buffers import Geometry, PoolMap
 from ..mesh import Mesh, half_edges
 from .connection import _CHUNK, Connection, connect, corner_angles, side_lengths, vertex_frames
 from .connectivity import Fans, Orientation, boundary_loops, order_fans, orient
+from .neighbourhood import geodesic_neighbourhoods
 
 __all__ = [
     "Connection",
@@ -20,6 +21,7 @@ __all__ = [
     "boundary_loops",
     "compute_buffers",
     "connect",
+    "geodesic_neighbourhoods",
     "corner_angles",
     "order_fans",
     "orient",
@@ -89,7 +91,9 @@ def compute_buffers(mesh: Mesh) -> dict:
     )
 
 
-def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0) -> Geometry:
+def preprocess(
+    mesh: Mesh, levels: int = 0, ratio: float = 4.0, radius: float | None = None, coarsening="auto"
+) -> Geometry:
     """Compute the geometric buffers of a validated mesh.
 
     Parameters
@@ -97,16 +101,26 @@ def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0) -> Geometry:
     mesh : Mesh, from :func:`gaugeconv.load_mesh` or :func:`gaugeconv.make_mesh`
     levels : number K of coarse levels for pooling (``Geometry.levels``, ``Geometry.pools``);
         see :mod:`gaugeconv.preprocessing.hierarchy`
-    ratio : vertex count ratio between consecutive levels (> 1)
+    ratio : vertex count ratio between consecutive sampled levels (> 1); recognised
+        subdivisions keep their own (about 4)
+    radius : None for edges along the mesh's one-ring (and the coarse levels' touching cells);
+        a number for geodesic neighbourhoods of that many mean edge lengths of each level
+        (:mod:`gaugeconv.preprocessing.neighbourhood`), at level 0 and every coarse level
+    coarsening : "auto" (a regular subdivision's levels where the mesh is one, else sampling),
+        "subdivision" (required; ValueError otherwise) or "sample" (geodesic farthest points),
+        see :mod:`gaugeconv.preprocessing.coarsening`; or K nested arrays of vertex ids
 
     Returns
     -------
     Geometry (numpy, float64); see :mod:`gaugeconv.buffers` for the arrays.
     """
     from .hierarchy import build_hierarchy
+    from .neighbourhood import neighbourhood_levels
 
     buffers = compute_buffers(mesh)
-    coarse, pools = build_hierarchy(buffers, levels, ratio)
+    coarse, pools = build_hierarchy(buffers, levels, ratio, coarsening)
+    if radius is not None:
+        buffers, coarse = neighbourhood_levels(buffers, coarse, pools, radius)
     return Geometry(
         **buffers,
         levels=tuple(Geometry(**level) for level in coarse),
