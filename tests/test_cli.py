@@ -14,6 +14,7 @@ import pytest
 from gaugeconv import load_geometry, load_mesh, preprocess, save_geometry, shapes
 from gaugeconv.buffers import geometry_fields
 from gaugeconv.cli import _shape_options, is_up_to_date, main, parse_shard
+from gaugeconv.fileformat import FORMAT_VERSION
 
 SUMMARY = re.compile(r"^(?P<src>\S+): (?P<V>\d+) vertices, (?P<E>\d+) directed edges, (SO2|O2), \d+\.\d\d s -> (\S+)$")
 
@@ -140,7 +141,7 @@ def test_up_to_date_requires_a_current_file_for_this_source(tmp_path, corpus):
     with np.load(target) as data:
         arrays = {k: data[k] for k in data.files}
     arrays["__header__"] = np.frombuffer(
-        bytes(arrays["__header__"]).replace(b'"version": 1', b'"version": 0'), dtype=np.uint8
+        bytes(arrays["__header__"]).replace(f'"version": {FORMAT_VERSION}'.encode(), b'"version": 0'), dtype=np.uint8
     )
     with open(target, "wb") as fh:
         np.savez(fh, **arrays)
@@ -190,7 +191,7 @@ def test_info_on_geometry_file(tmp_path, capsys, corpus):
     out = capsys.readouterr().out
     assert "components 1, boundary loops 1, Euler characteristic 0" in out
     assert "orientable no, structure group O2" in out
-    assert "file: gaugeconv.geometry version 1" in out
+    assert f"file: gaugeconv.geometry version {FORMAT_VERSION}" in out
     assert _defect_line(out)[2] < 1e-9
 
 

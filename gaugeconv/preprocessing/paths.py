@@ -200,12 +200,8 @@ def shortest_paths(mesh: dict, sources, bound, tol: float | None = None, reach=N
         keep = f == ~(np.bincount(slot, weights=~f, minlength=ready.size) > 0)[slot]  # unreflected ones if any
         slot, z, a = slot[keep], z[keep], a[keep]
         n_kept = np.bincount(slot, minlength=ready.size)
-        position[ready] = (
-            np.bincount(slot, z.real, ready.size) + 1j * np.bincount(slot, z.imag, ready.size)
-        ) / n_kept
-        t_angle[ready] = np.arctan2(
-            np.bincount(slot, np.sin(a), ready.size), np.bincount(slot, np.cos(a), ready.size)
-        )
+        position[ready] = (np.bincount(slot, z.real, ready.size) + 1j * np.bincount(slot, z.imag, ready.size)) / n_kept
+        t_angle[ready] = np.arctan2(np.bincount(slot, np.sin(a), ready.size), np.bincount(slot, np.cos(a), ready.size))
         t_flip[ready] = f[keep][np.r_[0, np.cumsum(n_kept)[:-1]]]
         done = ready
     s, v = np.divmod(key, n)
