@@ -210,7 +210,6 @@ def test_log_map_matches_potpourri3d_vector_heat(sphere):
             log = solver.compute_log_map(int(coarse[c]))
             ref = log[:, 0] + 1j * log[:, 1]
             members = np.flatnonzero(pool.index[1] == c)
-            members = members[pool.weight[members] == 1]  # shared vertices: on the cells' border
             edges = np.flatnonzero(level.edge_index[1] == c)
             ours = np.r_[
                 pool.log_r[members] * np.exp(1j * pool.log_theta[members]),

@@ -133,6 +133,58 @@ def coarse_edges(mesh: dict, cell) -> dict:
     return sort_edges(src, dst, z, angle, flip)
 
 
+def subdivision_step(fine: dict, old: np.ndarray):
+    """The level below a recognised subdivision, along the finer level's own edges.
+
+    Every new vertex f (a midpoint) lies half in the cell of each of its two old neighbours a, b
+    (its parents) and every old vertex wholly in its own, so pooling averages a vertex with the
+    midpoints of its edges (half weight) and unpooling interpolates linearly. The coarse edge
+    b -> a goes through f: ``x = log_a(f) + T_(f->a) log_f(b)``, ``T = T_(f->a) T_(b->f)``.
+    Nothing is chosen, so the level is as symmetric as the mesh.
+
+    Parameters
+    ----------
+    fine : the buffers of the finer level (``edge_index``, ``log_r``, ``log_theta``,
+        ``transport_angle``, ``transport_flip``)
+    old : (V_fine,) bool, the vertices the coarse level keeps
+
+    Returns
+    -------
+    edges : dict as :func:`sort_edges` returns, on the coarse numbering
+    pool : dict of PoolMap arrays ``index``, ``log_r``, ``log_theta``, ``transport_angle``,
+        ``transport_flip``, ``weight``
+    """
+    q, p = fine["edge_index"]
+    coarse = np.cumsum(old) - 1
+    up = np.flatnonzero(~old[q] & old[p])  # f -> a: f's position in a's gauge, T_(f->a)
+    up = up[np.lexsort((p[up], q[up]))]  # by f, then by parent
+    down = np.flatnonzero(old[q] & ~old[p])  # b -> f
+    down = down[np.lexsort((q[down], p[down]))]  # by f, then by parent: parallel to up
+    n_fine = old.size
+    own = np.flatnonzero(old)
+    f_all = np.r_[own, q[up]]
+    order = np.argsort(f_all, kind="stable")
+    pool = dict(
+        index=np.stack([f_all, np.r_[coarse[own], coarse[p[up]]]])[:, order],
+        log_r=np.r_[np.zeros(own.size), fine["log_r"][up]][order],
+        log_theta=np.r_[np.zeros(own.size), fine["log_theta"][up]][order],
+        transport_angle=np.r_[np.zeros(own.size), fine["transport_angle"][up]][order],
+        transport_flip=np.r_[np.zeros(own.size, dtype=bool), fine["transport_flip"][up]][order],
+        weight=np.r_[np.ones(own.size), np.full(up.size, 0.5)][order],
+    )
+    if np.bincount(q[up], minlength=n_fine)[~old].min(initial=2) != 2 or up.size != down.size:
+        raise ValueError("subdivision_step: every new vertex needs exactly two old neighbours")
+    # per midpoint: edges (f -> a), (f -> b) at up[2i], up[2i+1]; (a -> f), (b -> f) at down[2i], down[2i+1]
+    f_a, f_b, a_f, b_f = up[0::2], up[1::2], down[0::2], down[1::2]
+    e_to, e_from = np.r_[f_a, f_b], np.r_[b_f, a_f]  # edge b -> a: through f_a then b_f; a -> b likewise
+    ta, tf = fine["transport_angle"], fine["transport_flip"]
+    disp = fine["log_r"] * np.exp(1j * fine["log_theta"])
+    angle, flip = o2_compose(ta[e_to], tf[e_to], ta[e_from], tf[e_from])
+    x = disp[e_to] + act(ta[e_to], tf[e_to], disp[e_from])
+    edges = sort_edges(coarse[q[e_from]], coarse[p[e_to]], x, angle, flip)
+    return edges, pool
+
+
 def _explicit_sets(sets, levels: int, n: int) -> list:
     """Check K explicit, nested, non-empty sets of vertex ids and return them sorted."""
     sets = [np.unique(np.asarray(ids, dtype=np.int64)) for ids in sets]
@@ -176,6 +228,7 @@ def build_hierarchy(mesh: dict, levels: int, ratio: float = 4.0, coarsening: str
         sets = _explicit_sets(coarsening, levels, n)
     out_levels, pools = [], []
     fine = np.arange(n)
+    n_subdivided = len(sets) if isinstance(coarsening, str) else 0
     for k in range(1, levels + 1):
         if k > len(sets):  # sample the remaining levels on the last level's edges, as prefixes of one order
             base = out_levels[-1] if out_levels else mesh
@@ -184,25 +237,43 @@ def build_hierarchy(mesh: dict, levels: int, ratio: float = 4.0, coarsening: str
             order = fine[farthest_point_order(base, sizes[1])]
             sets += [np.sort(order[:size]) for size in sizes[1:]]
         roots = sets[k - 1]
-        cell = cells(mesh, roots)
+        local = np.full(n, -1, dtype=np.int64)
+        local[fine] = np.arange(fine.size)
+        if k <= n_subdivided:  # the parents of every midpoint, along the finer level's edges
+            source = out_levels[-1] if out_levels else mesh
+            edges, pool = subdivision_step(source, np.isin(fine, roots))
+            member, owner, share = pool["index"][0], pool["index"][1], pool["weight"]
+        else:  # geodesic cells on the mesh
+            source = mesh
+            cell = cells(mesh, roots)
+            edges = coarse_edges(mesh, cell)
+            member, owner = cell.target, cell.source
+            share = 1.0 / np.bincount(member, minlength=n)[member]
+            rows = np.flatnonzero(local[member] >= 0)  # the pairs of the level-(k-1) vertices
+            z = cell.position[rows]
+            pool = dict(
+                index=np.stack([local[member[rows]], owner[rows]]),
+                log_r=np.abs(z),
+                log_theta=wrap_angle(np.angle(z)),
+                transport_angle=cell.transport_angle[rows],
+                transport_flip=cell.transport_flip[rows].copy(),
+                weight=share[rows],
+            )
         m = roots.size
-        share = 1.0 / np.bincount(cell.target, minlength=n)[cell.target]
-        owner = cell.source
 
-        def total(values, owner=owner, share=share, m=m):
-            return np.bincount(owner, weights=values[cell.target] * share, minlength=m)
+        def total(values, member=member, owner=owner, share=share, m=m):
+            return np.bincount(owner, weights=values[member] * share, minlength=m)
 
-        edges = coarse_edges(mesh, cell)
         flips = bool(edges["transport_flip"].any())
         out_levels.append(
             dict(
                 vertices=mesh["vertices"][roots],
                 faces=np.zeros((0, 3), dtype=np.int64),
                 frames=mesh["frames"][roots],
-                vertex_area=total(mesh["vertex_area"]),
+                vertex_area=total(source["vertex_area"]),
                 degree=np.bincount(edges["edge_index"][1], minlength=m),
-                boundary=total(mesh["boundary"].astype(np.float64)) > 0,
-                angle_defect=total(mesh["angle_defect"]),
+                boundary=total(source["boundary"].astype(np.float64)) > 0,
+                angle_defect=total(source["angle_defect"]),
                 **edges,
                 orientable=mesh["orientable"],
                 structure_group="O2" if (flips or mesh["structure_group"] == "O2") else "SO2",
@@ -213,22 +284,6 @@ def build_hierarchy(mesh: dict, levels: int, ratio: float = 4.0, coarsening: str
                 name=f"{mesh['name']}/level{k}",
             )
         )
-        # the pairs of the level-(k-1) vertices, renumbered on that level
-        local = np.full(n, -1, dtype=np.int64)
-        local[fine] = np.arange(fine.size)
-        rows = np.flatnonzero(local[cell.target] >= 0)
-        z = cell.position[rows]
-        pools.append(
-            dict(
-                sub=np.searchsorted(fine, roots).astype(np.int64),
-                index=np.stack([local[cell.target[rows]], owner[rows]]),
-                log_r=np.abs(z),
-                log_theta=wrap_angle(np.angle(z)),
-                transport_angle=cell.transport_angle[rows],
-                transport_flip=cell.transport_flip[rows].copy(),
-                weight=share[rows],
-                n_fine=int(fine.size),
-            )
-        )
+        pools.append(dict(sub=np.searchsorted(fine, roots).astype(np.int64), **pool, n_fine=int(fine.size)))
         fine = roots
     return out_levels, pools
