@@ -103,7 +103,7 @@ def test_recognise_subdivision_rejects_other_meshes():
     with pytest.raises(ValueError, match="not a regular 1-to-4 subdivision"):
         preprocess(torus(), levels=1, coarsening="subdivision")
     with pytest.raises(ValueError, match="coarsening must be one of"):
-        preprocess(torus(), levels=1, coarsening="grid")
+        preprocess(torus(), levels=1, coarsening="voronoi")
     # explicit vertex sets: nested subsets
     with pytest.raises(ValueError, match="subset of level 1"):
         preprocess(torus(), levels=2, coarsening=[np.arange(0, 768, 4), np.arange(1, 768, 16)])

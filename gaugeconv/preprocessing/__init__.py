@@ -106,8 +106,9 @@ def preprocess(
     radius : None for edges along the mesh's one-ring (and the coarse levels' touching cells);
         a number for geodesic neighbourhoods of that many mean edge lengths of each level
         (:mod:`gaugeconv.preprocessing.neighbourhood`), at level 0 and every coarse level
-    coarsening : "auto" (a regular subdivision's levels where the mesh is one, else sampling),
-        "subdivision" (required; ValueError otherwise) or "sample" (geodesic farthest points),
+    coarsening : "auto" (the levels of a regular subdivision or the coarser grids of a regular
+        grid where the mesh is one, as far as it is, then sampling), "subdivision" or "grid"
+        (required; ValueError otherwise) or "sample" (geodesic farthest points),
         see :mod:`gaugeconv.preprocessing.coarsening`; or K nested arrays of vertex ids
 
     Returns

@@ -21,8 +21,12 @@ Both choices are intrinsic and ignore how vertices are numbered:
   levels; only exact ties (which need an exact symmetry of the mesh) fall back to the lowest
   vertex id. Level k is the prefix of ``max(ceil(V / ratio**k), n_components)`` vertices.
 
-``coarsening="auto"`` (the default) uses the subdivision while it is recognised and samples
-the remaining levels on the last recognised one (on its coarse edges).
+* **Grids** (``coarsening="grid"``): the regular coarser grid of a quad grid cut into triangles
+  (the plane, torus, cylinder and Möbius strip of :mod:`gaugeconv.shapes`), see
+  :mod:`~gaugeconv.preprocessing.grids`.
+
+``coarsening="auto"`` (the default) uses a subdivision or a grid while it is recognised and
+samples the remaining levels on the last recognised one (on its coarse edges).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from scipy.sparse import csgraph
 from ..mesh import half_edges
 
 #: Accepted values of ``coarsening``.
-COARSENINGS = ("auto", "subdivision", "sample")
+COARSENINGS = ("auto", "subdivision", "grid", "sample")
 
 
 # ----------------------------------------------------------------------------------------- subdivision
@@ -209,34 +213,53 @@ def level_sizes(n_vertices: int, levels: int, ratio: float, n_components: int) -
     return [max(int(np.ceil(n_vertices / ratio**k)), n_components) for k in range(levels + 1)]
 
 
-def subdivision_sets(faces: np.ndarray, n_vertices: int, levels: int, coarsening: str = "auto") -> list:
-    """The vertices kept by the levels below a regular subdivision, as far as it is recognised.
+def _edge_length(mesh: dict, n: int):
+    q, p = mesh["edge_index"]
+    key = q * n + p
+    order = np.argsort(key)
+    return lambda u, w: mesh["log_r"][order[np.searchsorted(key[order], u * n + w)]]
+
+
+def structured_sets(mesh: dict, levels: int, coarsening: str = "auto"):
+    """The vertices kept by the levels below a recognised regular subdivision or grid, as far as
+    it is recognised.
 
     Parameters
     ----------
-    faces : (F, 3) int64, consistently oriented (where the mesh is orientable)
-    n_vertices : V
+    mesh : the buffers of level 0 (``faces`` consistently oriented where the mesh is orientable,
+        ``edge_index``, ``log_r``, ``degree``, ``angle_defect``)
     levels : K, the most levels wanted
-    coarsening : "auto" (stop where no subdivision is recognised), "subdivision" (raise a
-        ValueError there) or "sample" (none)
+    coarsening : "auto" (whichever is recognised, as far as it is), "subdivision" or "grid" (that
+        one, for all K levels: a ValueError otherwise) or "sample" (none)
 
     Returns
     -------
-    list of at most K (M_k,) int64 arrays of sorted vertex ids, nested
+    sets : list of at most K (M_k,) int64 arrays of sorted vertex ids, nested
+    kind : "subdivision", "grid" or None
     """
+    from .grids import grid_sets
+
     if coarsening not in COARSENINGS:
         raise ValueError(f"coarsening must be one of {', '.join(COARSENINGS)}; got {coarsening!r}")
-    sets = []
-    faces = np.asarray(faces, dtype=np.int64)
-    while coarsening != "sample" and len(sets) < levels:
-        found = recognise_subdivision(faces, n_vertices)
-        if found is None:
-            if coarsening == "subdivision":
-                raise ValueError(
-                    f"coarsening='subdivision': level {len(sets)} is not a regular 1-to-4 subdivision of a coarser "
-                    "mesh; use coarsening='auto' or 'sample'"
-                )
-            break
-        old, faces = found
-        sets.append(np.flatnonzero(old))
-    return sets
+    n = len(mesh["vertices"])
+    sets, kind = [], None
+    if coarsening in ("auto", "subdivision"):
+        faces = np.asarray(mesh["faces"], dtype=np.int64)
+        while len(sets) < levels:
+            found = recognise_subdivision(faces, n)
+            if found is None:
+                break
+            old, faces = found
+            sets.append(np.flatnonzero(old))
+        kind = "subdivision" if sets else None
+    if not sets and coarsening in ("auto", "grid"):
+        score = np.c_[mesh["degree"], np.round(mesh["angle_defect"], 9)]
+        sets = grid_sets(mesh["faces"], n, levels, _edge_length(mesh, n), score)
+        kind = "grid" if sets else None
+    if coarsening in ("subdivision", "grid") and len(sets) < levels:
+        what = "a regular 1-to-4 subdivision" if coarsening == "subdivision" else "a regular quad grid"
+        raise ValueError(
+            f"coarsening={coarsening!r}: level {len(sets)} is not {what} of a coarser one; "
+            "use coarsening='auto' or 'sample'"
+        )
+    return sets, kind

@@ -31,7 +31,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from ..groups import o2_compose, o2_inverse, wrap_angle
-from .coarsening import farthest_point_order, level_sizes, subdivision_sets
+from .coarsening import farthest_point_order, level_sizes, structured_sets
 from .paths import act, nearest_sources, shortest_paths, tie_tolerance
 
 
@@ -89,10 +89,15 @@ def coarse_edges(mesh: dict, cell) -> dict:
     n = len(mesh["vertices"])
     q, p = mesh["edge_index"]
     start = np.searchsorted(cell.target, np.arange(n + 1))
-    # crossings u <- v: every mesh edge v -> u and every vertex (u = v), every owner pair
-    u = np.r_[p, np.arange(n)]
-    v = np.r_[q, np.arange(n)]
-    e = np.r_[np.arange(q.size), np.full(n, -1)]
+    # crossings u <- v: every mesh edge v -> u and every shared vertex (u = v), every owner pair;
+    # edges inside one cell cross nothing
+    count = np.diff(start)
+    single = np.where(count == 1, cell.source[np.minimum(start[:-1], cell.source.size - 1)], -1)
+    across = np.flatnonzero((single[q] != single[p]) | (single[q] < 0))
+    shared = np.flatnonzero(count > 1)
+    u = np.r_[p[across], shared]
+    v = np.r_[q[across], shared]
+    e = np.r_[across, np.full(shared.size, -1)]
     nu, nv = start[u + 1] - start[u], start[v + 1] - start[v]
     row = np.repeat(np.arange(u.size), nu * nv)
     k = np.arange(row.size) - np.repeat(np.cumsum(nu * nv) - nu * nv, nu * nv)
@@ -206,7 +211,7 @@ def build_hierarchy(mesh: dict, levels: int, ratio: float = 4.0, coarsening: str
         returns (its edges must be the mesh's one-ring edges)
     levels : K >= 0, number of coarse levels
     ratio : > 1, vertex count ratio between consecutive sampled levels
-    coarsening : "auto", "subdivision" or "sample" (:mod:`~gaugeconv.preprocessing.coarsening`), or
+    coarsening : "auto", "subdivision", "grid" or "sample" (:mod:`~gaugeconv.preprocessing.coarsening`), or
         the vertices of every level given explicitly: K nested arrays of mesh vertex ids
 
     Returns
@@ -223,12 +228,12 @@ def build_hierarchy(mesh: dict, levels: int, ratio: float = 4.0, coarsening: str
         return [], []
     n = len(mesh["vertices"])
     if isinstance(coarsening, str):
-        sets = subdivision_sets(mesh["faces"], n, levels, coarsening)
+        sets, kind = structured_sets(mesh, levels, coarsening)
     else:
-        sets = _explicit_sets(coarsening, levels, n)
+        sets, kind = _explicit_sets(coarsening, levels, n), None
     out_levels, pools = [], []
     fine = np.arange(n)
-    n_subdivided = len(sets) if isinstance(coarsening, str) else 0
+    n_subdivided = len(sets) if kind == "subdivision" else 0
     for k in range(1, levels + 1):
         if k > len(sets):  # sample the remaining levels on the last level's edges, as prefixes of one order
             base = out_levels[-1] if out_levels else mesh
