@@ -327,3 +327,50 @@ def test_cli_preprocess_levels(tmp_path, capsys):
     assert main(["preprocess", str(mesh), "-o", str(out), "--levels", "1"]) == 0
     assert len(load_geometry(out).levels) == 1
     assert "up to date" not in capsys.readouterr().out
+
+
+def test_grids_get_their_coarser_grids():
+    """plane 17 x 17: every second vertex in both directions, twice; the level is invariant under
+    the grid's 8 symmetries of the square; coarse edges along the grid and its diagonals."""
+    g = preprocess(plane(nx=17, ny=17), levels=2)
+    i, j = np.divmod(np.arange(17 * 17), 17)
+    for k, step in ((1, 2), (2, 4)):
+        ids = mesh_ids(g, k)
+        np.testing.assert_array_equal(ids, np.flatnonzero((i % step == 0) & (j % step == 0)))
+        # the four axis neighbours and four diagonal ones inside the grid
+        assert g.levels[k - 1].degree.max() == 8 and g.levels[k - 1].degree.min() == 3
+    faces = {tuple(sorted(f)) for f in plane(nx=17, ny=17).faces.tolist()}
+    for ii, jj in ((j, 16 - i), (16 - i, 16 - j), (16 - j, i), (j, i), (16 - i, j), (i, 16 - j), (16 - j, 16 - i)):
+        perm = ii * 17 + jj
+        assert {tuple(sorted(perm[list(f)].tolist())) for f in faces} == faces  # a symmetry of the mesh
+        assert set(perm[mesh_ids(g, 1)].tolist()) == set(mesh_ids(g, 1).tolist())
+
+
+@pytest.mark.parametrize(
+    "mesh, sizes, kind",
+    [
+        (torus(), [192, 48], "grid"),
+        (mobius(n_width=9), [120, 36], "grid"),
+        (mobius(n_width=8), [96, 24], None),  # the twist maps row j to 7 - j: parities do not close up
+        (plane(nx=16, ny=16), [64, 16], "grid"),
+    ],
+    ids=["torus", "mobius9", "mobius8", "plane16"],
+)
+def test_grid_recognition_and_fallback(mesh, sizes, kind):
+    from gaugeconv.preprocessing.coarsening import structured_sets
+
+    g = preprocess(mesh, levels=2)
+    assert [lv.n_vertices for lv in g.levels] == sizes
+    assert structured_sets(compute_buffers(mesh), 2)[1] == kind
+    if kind is None:
+        with pytest.raises(ValueError, match="not a regular quad grid"):
+            preprocess(mesh, levels=1, coarsening="grid")
+
+
+def test_torus_grid_class_is_chosen_by_geometry():
+    """The kept parity class of the torus is decided by curvature, not by vertex numbers."""
+    mesh = torus()
+    moved, perm = random_isometry(mesh, 7)
+    ids0 = mesh_ids(preprocess(mesh, levels=1), 1)
+    ids1 = perm[mesh_ids(preprocess(moved, levels=1), 1)]
+    np.testing.assert_array_equal(np.sort(ids1), ids0)

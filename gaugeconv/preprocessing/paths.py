@@ -99,10 +99,10 @@ def _distances(mesh, sources, bound, reach, tol, start, order):
         c_key, c_dist = s[row][keep] * n + w[keep], d[keep]
         if not c_key.size:
             break
-        pick = np.lexsort((c_dist, c_key))  # per key its shortest candidate first
+        pick = np.argsort(c_key)
         c_key, c_dist = c_key[pick], c_dist[pick]
-        first = np.r_[True, c_key[1:] != c_key[:-1]]
-        c_key, c_dist = c_key[first], c_dist[first]
+        first = np.flatnonzero(np.r_[True, c_key[1:] != c_key[:-1]])
+        c_key, c_dist = c_key[first], np.minimum.reduceat(c_dist, first)  # per key its shortest
         pos = np.searchsorted(key, c_key)
         found = pos < key.size
         found[found] = key[pos[found]] == c_key[found]
@@ -187,7 +187,8 @@ def shortest_paths(mesh: dict, sources, bound, tol: float | None = None, reach=N
         links = by_parent[first + np.arange(first.size)]
         hit = child[links]
         np.subtract.at(remaining, hit, 1)
-        ready = np.unique(hit[remaining[hit] == 0])
+        ready = np.sort(hit[remaining[hit] == 0])
+        ready = ready[np.r_[True, ready[1:] != ready[:-1]]] if ready.size else ready
         if not ready.size:
             break
         # every predecessor link of the ready pairs, composed and averaged per pair
