@@ -25,8 +25,8 @@ from .hierarchy import sort_edges
 from .paths import shortest_paths, tie_tolerance
 
 #: Edge paths are searched up to this multiple of the radius (graph distance >= geodesic distance;
-#: on a regular triangle grid the ratio is at most 2 / sqrt(3) = 1.155).
-SLACK = 1.25
+#: on a regular triangle grid the ratio is at most 2 / sqrt(3) = 1.155, irregular meshes need more).
+SLACK = 1.5
 
 
 def mean_edge_length(buffers: dict) -> float:
