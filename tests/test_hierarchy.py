@@ -235,10 +235,10 @@ def test_farthest_point_order_is_spread():
     distance (exact farthest-point sampling: once; a round takes points down to half the farthest)."""
     from scipy.sparse import csgraph
 
-    from gaugeconv.preprocessing.coarsening import _graph
+    from gaugeconv.preprocessing.paths import edge_graph
 
     mesh = compute_buffers(bumpy_mesh(800))
-    graph = _graph(mesh, len(mesh["vertices"]))
+    graph = edge_graph(mesh)
     order = farthest_point_order(mesh, 200)
     assert len(set(order.tolist())) == 200
     assert order[0] == np.argmax(mesh["vertex_area"])  # seeded by geometry

@@ -36,6 +36,16 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from ..mesh import half_edges
+from .paths import edge_graph
+
+__all__ = [
+    "COARSENINGS",
+    "FAR",
+    "farthest_point_order",
+    "level_sizes",
+    "recognise_subdivision",
+    "structured_sets",
+]
 
 #: Accepted values of ``coarsening``.
 COARSENINGS = ("auto", "subdivision", "grid", "sample")
@@ -135,11 +145,6 @@ def recognise_subdivision(faces: np.ndarray, n_vertices: int):
 
 
 # ----------------------------------------------------------------------------------------- sampling
-def _graph(mesh: dict, n: int) -> sparse.csr_matrix:
-    q, p = mesh["edge_index"]
-    return sparse.csr_matrix((mesh["log_r"], (p, q)), shape=(n, n))
-
-
 #: Each round of :func:`farthest_point_order` considers the vertices at least this fraction of
 #: the largest distance from the chosen ones.
 FAR = 0.5
@@ -169,7 +174,7 @@ def farthest_point_order(mesh: dict, count: int) -> np.ndarray:
     """
     n = len(mesh["vertices"])
     count = min(count, n)
-    graph = _graph(mesh, n)
+    graph = edge_graph(mesh)
     q, p = mesh["edge_index"]
     _, label = csgraph.connected_components(graph, directed=False)
     by_label = np.lexsort((np.arange(n), -mesh["vertex_area"], label))  # per component: largest area, lowest id
@@ -188,7 +193,7 @@ def farthest_point_order(mesh: dict, count: int) -> np.ndarray:
         rank = np.full(n, -1, dtype=np.int64)
         rank[cand] = np.arange(cand.size)
         # distances between candidates whose (geodesic Voronoi) regions touch, through the touching edge
-        reach, _, owner = csgraph.dijkstra(graph, indices=cand, min_only=True, return_predecessors=True)
+        reach, _, owner = csgraph.dijkstra(graph, indices=cand, min_only=True, return_predecessors=True, limit=top)
         ok = (owner[q] >= 0) & (owner[p] >= 0)
         a, b = rank[owner[q[ok]]], rank[owner[p[ok]]]
         length = reach[q[ok]] + mesh["log_r"][ok] + reach[p[ok]]

@@ -25,6 +25,8 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
+__all__ = ["coarser_grid", "grid_sets", "quads_from_triangles"]
+
 
 def _components(a, b, n):
     graph = sparse.coo_matrix((np.ones(a.size), (a, b)), shape=(n, n))

@@ -27,19 +27,13 @@ paths, equally short paths averaged):
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 from scipy.sparse import csgraph
 
 from ..groups import o2_compose, o2_inverse, wrap_angle
 from .coarsening import farthest_point_order, level_sizes, structured_sets
-from .paths import act, nearest_sources, shortest_paths, tie_tolerance
+from .paths import act, edge_graph, nearest_sources, shortest_paths, tie_tolerance
 
-
-def _graph(level: dict) -> sparse.csr_matrix:
-    """The edges of a level as a sparse matrix of lengths (row: target)."""
-    n = len(level["vertices"])
-    q, p = level["edge_index"]
-    return sparse.csr_matrix((level["log_r"], (p, q)), shape=(n, n))
+__all__ = ["build_hierarchy", "cells", "coarse_edges", "sort_edges", "subdivision_step"]
 
 
 def _average(slot, n, z, angle, flip):
@@ -73,7 +67,7 @@ def cells(mesh: dict, roots: np.ndarray):
     """Cells of the mesh vertices ``roots``: the pairs (root, mesh vertex) of every vertex with
     its nearest roots, as :class:`~gaugeconv.preprocessing.paths.Paths` restricted to those pairs,
     sorted by vertex. ``paths.source`` indexes ``roots``."""
-    nearest = csgraph.dijkstra(_graph(mesh), indices=roots, min_only=True)
+    nearest = csgraph.dijkstra(edge_graph(mesh), indices=roots, min_only=True)
     if not np.all(np.isfinite(nearest)):
         raise ValueError("some vertices cannot reach a coarse vertex: every component needs one")
     n = len(mesh["vertices"])
@@ -237,7 +231,7 @@ def build_hierarchy(mesh: dict, levels: int, ratio: float = 4.0, coarsening: str
     for k in range(1, levels + 1):
         if k > len(sets):  # sample the remaining levels on the last level's edges, as prefixes of one order
             base = out_levels[-1] if out_levels else mesh
-            n_comp = csgraph.connected_components(_graph(base), directed=False)[0]
+            n_comp = csgraph.connected_components(edge_graph(base), directed=False)[0]
             sizes = level_sizes(fine.size, levels - k + 1, ratio, n_comp)
             order = fine[farthest_point_order(base, sizes[1])]
             sets += [np.sort(order[:size]) for size in sizes[1:]]

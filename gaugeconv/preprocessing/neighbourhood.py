@@ -24,6 +24,8 @@ import numpy as np
 from .hierarchy import sort_edges
 from .paths import shortest_paths, tie_tolerance
 
+__all__ = ["SLACK", "geodesic_neighbourhoods", "mean_edge_length", "neighbourhood_levels"]
+
 #: Edge paths are searched up to this multiple of the radius (graph distance >= geodesic distance;
 #: on a regular triangle grid the ratio is at most 2 / sqrt(3) = 1.155, irregular meshes need more).
 SLACK = 1.5

@@ -25,8 +25,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from ..groups import o2_compose, wrap_angle
+
+__all__ = [
+    "Paths",
+    "TIE_TOLERANCE",
+    "act",
+    "edge_graph",
+    "nearest_sources",
+    "path_lengths",
+    "shortest_paths",
+    "tie_tolerance",
+]
 
 #: Two path lengths closer than this (times the mean edge length) count as a tie.
 TIE_TOLERANCE = 1e-9
@@ -57,6 +69,13 @@ class Paths:
 def act(angle, flip, z):
     """``T z`` for ``T = R(angle) F**flip`` acting on complex coordinates ``z``."""
     return np.exp(1j * angle) * np.where(flip, np.conj(z), z)
+
+
+def edge_graph(mesh: dict) -> sparse.csr_matrix:
+    """The edges of a level as a sparse (V, V) matrix of lengths ``log_r`` (row: target p)."""
+    n = len(mesh["vertices"])
+    q, p = mesh["edge_index"]
+    return sparse.csr_matrix((mesh["log_r"], (p, q)), shape=(n, n))
 
 
 def tie_tolerance(mesh: dict) -> float:
