@@ -57,6 +57,7 @@ META = (
     "name",
     "graph_sizes",
     "radius",
+    "coarsening",
 )
 #: Array fields of :class:`PoolMap` and their numpy dtypes.
 POOL_ARRAYS = {
@@ -250,6 +251,9 @@ class Geometry:
     #: geodesic radius (mesh units) of the neighbourhoods the edges connect
     #: (:mod:`gaugeconv.preprocessing.neighbourhood`); 0.0: the mesh's one-ring edges
     radius: float = 0.0
+    #: how a coarse level's vertices were chosen: "subdivision", "grid", "sample" or "given"
+    #: (:mod:`gaugeconv.preprocessing.coarsening`); empty for a mesh
+    coarsening: str = ""
     #: coarse levels 1..K (Geometry objects without faces) and the K PoolMaps between
     #: consecutive levels (:mod:`gaugeconv.preprocessing.hierarchy`); empty unless preprocessed with levels
     levels: tuple = ()
@@ -421,7 +425,8 @@ class Geometry:
             )
         if self.levels:
             sizes = " -> ".join(str(n) for n in [self.n_vertices] + [lv.n_vertices for lv in self.levels])
-            lines.append(f"  coarse levels {len(self.levels)}: vertices {sizes}")
+            how = ", ".join(level.coarsening or "?" for level in self.levels)
+            lines.append(f"  coarse levels {len(self.levels)}: vertices {sizes} ({how})")
         return "\n".join(lines)
 
     def check_shapes(self, where: str) -> None:

@@ -275,6 +275,7 @@ def test_save_load_round_trip(tmp_path, sphere):
         for name in ("log_r", "log_theta", "transport_angle", "transport_flip"):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert back.levels[1].name == sphere.levels[1].name
+    assert back.levels[1].coarsening == "subdivision"
     with np.load(path, allow_pickle=False) as data:
         assert {"level1/edge_index", "level2/log_theta", "pool1/index", "pool2/sub"} <= set(data.files)
     t = back.to_torch()
@@ -362,6 +363,7 @@ def test_grid_recognition_and_fallback(mesh, sizes, kind):
     g = preprocess(mesh, levels=2)
     assert [lv.n_vertices for lv in g.levels] == sizes
     assert structured_sets(compute_buffers(mesh), 2)[1] == kind
+    assert [lv.coarsening for lv in g.levels] == [kind or "sample"] * 2
     if kind is None:
         with pytest.raises(ValueError, match="not a regular quad grid"):
             preprocess(mesh, levels=1, coarsening="grid")

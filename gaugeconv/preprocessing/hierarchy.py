@@ -228,6 +228,7 @@ def build_hierarchy(mesh: dict, levels: int, ratio: float = 4.0, coarsening: str
     out_levels, pools = [], []
     fine = np.arange(n)
     n_subdivided = len(sets) if kind == "subdivision" else 0
+    n_structured = len(sets)
     for k in range(1, levels + 1):
         if k > len(sets):  # sample the remaining levels on the last level's edges, as prefixes of one order
             base = out_levels[-1] if out_levels else mesh
@@ -281,6 +282,7 @@ def build_hierarchy(mesh: dict, levels: int, ratio: float = 4.0, coarsening: str
                 euler_characteristic=mesh["euler_characteristic"],
                 mesh_hash=mesh["mesh_hash"],
                 name=f"{mesh['name']}/level{k}",
+                coarsening=(kind or "given") if k <= n_structured else "sample",
             )
         )
         pools.append(dict(sub=np.searchsorted(fine, roots).astype(np.int64), **pool, n_fine=int(fine.size)))
