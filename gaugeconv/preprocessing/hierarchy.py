@@ -120,7 +120,9 @@ def coarse_edges(mesh: dict, cell) -> dict:
     x = cell.position[ia] + act(a_angle, a_flip, disp) - act(angle, flip, cell.position[ib])
     # equally short crossings in clearly different directions (around a handle of a coarse torus)
     # are different routes: one edge each; the others are averaged
-    theta = np.angle(x)
+    first = np.zeros(uniq.size, dtype=np.complex128)
+    first[slot[::-1]] = x[::-1]  # one member per pair: directions relative to it do not wrap
+    theta = np.angle(x * np.conj(first[slot]))
     by = np.lexsort((theta, slot))
     route = np.cumsum(np.r_[True, (slot[by][1:] != slot[by][:-1]) | (np.diff(theta[by]) > 0.5)])
     route = route[np.argsort(by)] - 1
