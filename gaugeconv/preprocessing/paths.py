@@ -22,7 +22,7 @@ compositions, pair by pair in the order of the shortest-path DAG.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 from scipy import sparse
@@ -35,7 +35,6 @@ __all__ = [
     "act",
     "edge_graph",
     "nearest_sources",
-    "path_lengths",
     "shortest_paths",
     "tie_tolerance",
 ]
@@ -135,17 +134,6 @@ def _distances(mesh, sources, bound, reach, tol, start, order):
     return key, dist
 
 
-def path_lengths(mesh: dict, sources, bound, tol: float | None = None):
-    """Only the distances of :func:`shortest_paths`: ``(source, target, dist)``, each (N,)."""
-    n = len(mesh["vertices"])
-    sources = np.asarray(sources, dtype=np.int64)
-    bound = np.broadcast_to(np.asarray(bound, dtype=np.float64), sources.shape)
-    tol = tie_tolerance(mesh) if tol is None else float(tol)
-    key, dist = _distances(mesh, sources, bound, None, tol, *_incoming(mesh, n))
-    s, v = np.divmod(key, n)
-    return s, v, dist
-
-
 def shortest_paths(mesh: dict, sources, bound, tol: float | None = None, reach=None) -> Paths:
     """Shortest paths from every source to every vertex within ``bound``, with the log map and
     transporter composed along them (ties averaged; see the module docstring).
@@ -169,7 +157,24 @@ def shortest_paths(mesh: dict, sources, bound, tol: float | None = None, reach=N
     sources = np.asarray(sources, dtype=np.int64)
     bound = np.broadcast_to(np.asarray(bound, dtype=np.float64), sources.shape)
     tol = tie_tolerance(mesh) if tol is None else float(tol)
-    start, order = _incoming(mesh, n)
+    incoming = _incoming(mesh, n)
+    # sources are independent: blocks of them keep the pair arrays small (cache-friendly lookups)
+    parts, lo, size = [], 0, 256
+    while lo < sources.size:
+        hi = min(lo + size, sources.size)
+        part = _block(mesh, sources[lo:hi], bound[lo:hi], tol, reach, incoming)
+        parts.append(replace(part, source=part.source + lo))
+        size = int(np.clip((1 << 17) * size / max(part.source.size, 1), 64, 1 << 16))
+        lo = hi
+    if not parts:
+        return _block(mesh, sources, bound, tol, reach, incoming)
+    return Paths(*(np.concatenate([getattr(part, f.name) for part in parts]) for f in fields(Paths)))
+
+
+def _block(mesh, sources, bound, tol, reach, incoming) -> Paths:
+    """:func:`shortest_paths` for one block of sources (``source`` numbered within the block)."""
+    n = len(mesh["vertices"])
+    start, order = incoming
     key, dist = _distances(mesh, sources, bound, reach, tol, start, order)
     q, log_r = mesh["edge_index"][0], mesh["log_r"]
     # predecessor links: pair (s, u) -> pair (s, w) over the edge w -> u when it lies on a shortest path
