@@ -161,9 +161,17 @@ def test_levels_are_intrinsic():
             np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=1e-9)
 
 
+@pytest.fixture(scope="module")
+def flat_grid():
+    return preprocess(plane(nx=17, ny=13), levels=2)
+
+
 @pytest.mark.parametrize("k", [1, 2])
-def test_flat_log_map_and_transport_are_exact(flat, k):
-    """On a flat disc, positions and transporters composed along edges are the planar ones."""
+@pytest.mark.parametrize("mesh", ["flat", "flat_grid"])
+def test_flat_log_map_and_transport_are_exact(mesh, k, request):
+    """On a flat disc (sampled levels) and a flat grid (coarser grids), positions and
+    transporters composed along edges are the planar ones."""
+    flat = request.getfixturevalue(mesh)
     ids, coarse = mesh_ids(flat, k - 1), mesh_ids(flat, k)
     level, pool = flat.levels[k - 1], flat.pools[k - 1]
     V, frames = flat.vertices, flat.frames

@@ -241,13 +241,14 @@ def structured_sets(mesh: dict, levels: int, coarsening: str = "auto"):
     -------
     sets : list of at most K (M_k,) int64 arrays of sorted vertex ids, nested
     kind : "subdivision", "grid" or None
+    grids : for a grid, the quads (Q_k, 4) (mesh vertex ids) of the grid each set was taken from
     """
     from .grids import grid_sets
 
     if coarsening not in COARSENINGS:
         raise ValueError(f"coarsening must be one of {', '.join(COARSENINGS)}; got {coarsening!r}")
     n = len(mesh["vertices"])
-    sets, kind = [], None
+    sets, kind, grids = [], None, []
     if coarsening in ("auto", "subdivision"):
         faces = np.asarray(mesh["faces"], dtype=np.int64)
         while len(sets) < levels:
@@ -259,7 +260,7 @@ def structured_sets(mesh: dict, levels: int, coarsening: str = "auto"):
         kind = "subdivision" if sets else None
     if not sets and coarsening in ("auto", "grid"):
         score = np.c_[mesh["degree"], np.round(mesh["angle_defect"], 9)]
-        sets = grid_sets(mesh["faces"], n, levels, _edge_length(mesh, n), score)
+        sets, grids = grid_sets(mesh["faces"], n, levels, _edge_length(mesh, n), score)
         kind = "grid" if sets else None
     if coarsening in ("subdivision", "grid") and len(sets) < levels:
         what = "a regular 1-to-4 subdivision" if coarsening == "subdivision" else "a regular quad grid"
@@ -267,4 +268,4 @@ def structured_sets(mesh: dict, levels: int, coarsening: str = "auto"):
             f"coarsening={coarsening!r}: level {len(sets)} is not {what} of a coarser one; "
             "use coarsening='auto' or 'sample'"
         )
-    return sets, kind
+    return sets, kind, grids

@@ -182,15 +182,17 @@ def coarser_grid(quads: np.ndarray, n: int, score: np.ndarray):
     return old, coarse
 
 
-def grid_sets(faces, n, levels, edge_length, score) -> list:
+def grid_sets(faces, n, levels, edge_length, score):
     """The vertices kept by up to ``levels`` coarser grids of a recognised grid (see module
-    docstring); an empty list if the mesh is not one."""
+    docstring), and the quads of the grid each was taken from (mesh vertex ids); two empty lists
+    if the mesh is not one."""
     quads = quads_from_triangles(np.asarray(faces, dtype=np.int64), edge_length)
-    sets = []
+    sets, grids = [], []
     while quads is not None and len(quads) and len(sets) < levels:
         found = coarser_grid(quads, n, score)
         if found is None:
             break
+        grids.append(quads)
         old, quads = found
         sets.append(np.flatnonzero(old))
-    return sets
+    return sets, grids

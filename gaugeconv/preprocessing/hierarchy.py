@@ -186,6 +186,100 @@ def subdivision_step(fine: dict, old: np.ndarray):
     return edges, pool
 
 
+def grid_step(fine: dict, quads: np.ndarray, old: np.ndarray):
+    """The coarser grid of a recognised grid, along the finer level's edges.
+
+    The kept vertices are every second one in both directions; every other vertex lies in the
+    cells of the kept vertices of its 2 x 2 block with equal shares: a side midpoint half in each
+    of its two ends, a block centre a quarter in each corner (bilinear interpolation for
+    unpooling). A midpoint's position in its end's gauge is their edge's; a centre's is the
+    average over the two two-edge paths around its quad. The coarse edge b -> a goes through a
+    vertex both cells share (the side midpoint, or the centre for a diagonal), the shortest such,
+    ``x = x_a(f) - T T_b(f)^-1``-composed as in :func:`coarse_edges`.
+
+    Parameters
+    ----------
+    fine : the buffers of the finer level
+    quads : (Q, 4) int64, its quad grid (fine vertex numbers, cyclic order)
+    old : (V_fine,) bool, the vertices the coarse level keeps
+
+    Returns
+    -------
+    edges, pool : as :func:`subdivision_step` returns
+    """
+    q, p = fine["edge_index"]
+    n_fine = old.size
+    key = q * n_fine + p
+    order = np.argsort(key)
+
+    def edge(a, b):  # edge a -> b of the finer level
+        pos = np.minimum(np.searchsorted(key[order], a * n_fine + b), key.size - 1)
+        if np.any(key[order][pos] != a * n_fine + b):
+            raise ValueError("grid_step: a quad side is not an edge of the finer level")
+        return order[pos]
+
+    ta, tf = fine["transport_angle"], fine["transport_flip"]
+    disp = fine["log_r"] * np.exp(1j * fine["log_theta"])
+    child, parent, z, angle, flip = [], [], [], [], []
+    for i in range(4):
+        x, s1, o, s2 = (quads[:, (i + j) % 4] for j in range(4))
+        corner = old[x]
+        for s in (s1, s2):  # side midpoints: their edge to the corner
+            e = edge(s[corner], x[corner])
+            child.append(s[corner]), parent.append(x[corner]), z.append(disp[e])
+            angle.append(ta[e]), flip.append(tf[e])
+        # block centres: the two paths around the quad, averaged
+        c, xc = o[corner], x[corner]
+        legs = []
+        for s in (s1[corner], s2[corner]):
+            e1, e2 = edge(s, xc), edge(c, s)  # s -> corner, centre -> s
+            legs.append((disp[e1] + act(ta[e1], tf[e1], disp[e2]), *o2_compose(ta[e1], tf[e1], ta[e2], tf[e2])))
+        slot = np.r_[np.arange(c.size), np.arange(c.size)]
+        mean, a, f = _average(slot, c.size, *(np.r_[legs[0][j], legs[1][j]] for j in range(3)))
+        child.append(c), parent.append(xc), z.append(mean), angle.append(a), flip.append(f)
+    own = np.flatnonzero(old)
+    child, parent = np.r_[own, np.concatenate(child)], np.r_[own, np.concatenate(parent)]
+    z = np.r_[np.zeros(own.size), np.concatenate(z)]
+    angle, flip = (
+        np.r_[np.zeros(own.size), np.concatenate(angle)],
+        np.r_[np.zeros(own.size, bool), np.concatenate(flip)],
+    )
+    _, first = np.unique(child * n_fine + parent, return_index=True)  # a side is in two quads
+    child, parent, z, angle, flip = child[first], parent[first], z[first], angle[first], flip[first]
+    share = 1.0 / np.bincount(child, minlength=n_fine)[child]
+    coarse = np.cumsum(old) - 1
+    pool = dict(
+        index=np.stack([child, coarse[parent]]),
+        log_r=np.abs(z),
+        log_theta=wrap_angle(np.angle(z)),
+        transport_angle=wrap_angle(angle),
+        transport_flip=flip,
+        weight=share,
+    )
+    # coarse edges through a shared vertex: every ordered pair of its parents, shortest wins
+    shared = np.flatnonzero(share < 1)
+    start = np.searchsorted(child[shared], np.arange(n_fine + 1))
+    count = np.diff(start)
+    f_of = np.repeat(np.arange(n_fine), count * count)
+    k = np.arange(f_of.size) - np.repeat(np.cumsum(count * count) - count * count, count * count)
+    ia = shared[start[f_of] + k // count[f_of]]
+    ib = shared[start[f_of] + k % count[f_of]]
+    keep = parent[ia] != parent[ib]
+    ia, ib = ia[keep], ib[keep]
+    cost = np.abs(z[ia]) + np.abs(z[ib])
+    pair = coarse[parent[ia]] * old.sum() + coarse[parent[ib]]
+    uniq, slot = np.unique(pair, return_inverse=True)
+    best = np.full(uniq.size, np.inf)
+    np.minimum.at(best, slot, cost)
+    tie = cost <= best[slot] + tie_tolerance(fine)
+    ia, ib, slot = ia[tie], ib[tie], slot[tie]
+    t_angle, t_flip = o2_compose(angle[ia], flip[ia], *o2_inverse(angle[ib], flip[ib]))
+    x = z[ia] - act(t_angle, t_flip, z[ib])
+    mean, t_angle, t_flip = _average(slot, uniq.size, x, t_angle, t_flip)
+    dst, src = np.divmod(uniq, old.sum())
+    return sort_edges(src, dst, mean, t_angle, t_flip), pool
+
+
 def _explicit_sets(sets, levels: int, n: int) -> list:
     """Check K explicit, nested, non-empty sets of vertex ids and return them sorted."""
     sets = [np.unique(np.asarray(ids, dtype=np.int64)) for ids in sets]
@@ -224,9 +318,9 @@ def build_hierarchy(mesh: dict, levels: int, ratio: float = 4.0, coarsening: str
         return [], []
     n = len(mesh["vertices"])
     if isinstance(coarsening, str):
-        sets, kind = structured_sets(mesh, levels, coarsening)
+        sets, kind, grids = structured_sets(mesh, levels, coarsening)
     else:
-        sets, kind = _explicit_sets(coarsening, levels, n), None
+        sets, kind, grids = _explicit_sets(coarsening, levels, n), None, []
     out_levels, pools = [], []
     fine = np.arange(n)
     n_subdivided = len(sets) if kind == "subdivision" else 0
@@ -241,9 +335,12 @@ def build_hierarchy(mesh: dict, levels: int, ratio: float = 4.0, coarsening: str
         roots = sets[k - 1]
         local = np.full(n, -1, dtype=np.int64)
         local[fine] = np.arange(fine.size)
-        if k <= n_subdivided:  # the parents of every midpoint, along the finer level's edges
+        if k <= n_subdivided or k <= len(grids):  # parents along the finer level's edges
             source = out_levels[-1] if out_levels else mesh
-            edges, pool = subdivision_step(source, np.isin(fine, roots))
+            if k <= n_subdivided:
+                edges, pool = subdivision_step(source, np.isin(fine, roots))
+            else:
+                edges, pool = grid_step(source, np.searchsorted(fine, grids[k - 1]), np.isin(fine, roots))
             member, owner, share = pool["index"][0], pool["index"][1], pool["weight"]
         else:  # geodesic cells on the mesh
             source = mesh
