@@ -95,8 +95,8 @@ def recognise_subdivision(faces: np.ndarray, n_vertices: int):
     on_boundary[he.edges[he.count == 1].reshape(-1)] = True
     regular = np.where(on_boundary, degree == 4, degree == 6)
     irregular = used & ~regular
-    if not irregular.any():
-        return None
+    if not irregular.any() or regular.sum() < 0.5 * used.sum():
+        return None  # new vertices (all regular) are about 3/4 of a subdivision's
     # across every regular vertex m: the neighbour three steps around m from a neighbour x
     h = np.arange(flat.size)
     opposite = _rotate(h, he.partner, 3, True)
