@@ -58,6 +58,8 @@ META = (
     "mesh_hash",
     "name",
     "graph_sizes",
+    "radius",
+    "coarsening",
 )
 #: Array fields of :class:`PoolMap` and their numpy dtypes.
 POOL_ARRAYS = {
@@ -67,6 +69,7 @@ POOL_ARRAYS = {
     "log_theta": np.float64,
     "transport_angle": np.float64,
     "transport_flip": np.bool_,
+    "weight": np.float64,
 }
 
 
@@ -107,17 +110,26 @@ def _gauge_change_theta(theta, angle_p, flip_p):
 class PoolMap:
     """The map from a fine level (``n_fine`` vertices) to the next coarser one (``n_coarse``).
 
+    A weighted many-to-one map: every fine vertex f lies in the cell of one coarse vertex c, or
+    in the cells of several with equal shares where f is equally far from them (a midpoint of a
+    subdivision, a tie on a symmetric mesh). P >= n_fine pairs in all.
+
     Attributes (numpy after preprocessing, torch tensors after :meth:`to_torch`)
     ----------
     sub : (M,) int64
         Coarse vertex i is fine vertex ``sub[i]`` and shares its gauge.
     index : (2, P) int64
-        Row 0 fine vertex f, row 1 coarse vertex c whose cell holds f; every fine vertex once
-        (``P = n_fine``), sorted by f. Pooling sends f -> c, unpooling c -> f.
+        Row 0 fine vertex f, row 1 coarse vertex c whose cell holds f; every fine vertex at
+        least once, sorted by f. Pooling sends f -> c, unpooling c -> f.
     log_r, log_theta : (P,)
         Polar coordinates of f in c's gauge (radians).
     transport_angle, transport_flip : (P,)
         ``T = R(angle) F**flip`` maps f's gauge to c's gauge.
+    weight : (P,)
+        f's share of c's cell, > 0; the shares of every fine vertex sum to 1. Pooling is
+        ``y_c = sum_f w rho(T) x_f / sum_f w``, unpooling ``y_f = sum_c w rho(T)^-1 x_c``.
+    n_fine : int
+        Number of fine vertices.
     """
 
     sub: object
@@ -126,9 +138,12 @@ class PoolMap:
     log_theta: object
     transport_angle: object
     transport_flip: object
+    weight: object
+    n_fine: int
 
     @property
-    def n_fine(self) -> int:
+    def n_pairs(self) -> int:
+        """Number P of (fine, coarse) pairs."""
         return int(self.index.shape[1])
 
     @property
@@ -137,7 +152,7 @@ class PoolMap:
 
     def __repr__(self) -> str:
         kind = "numpy" if _is_numpy(self.log_r) else "torch"
-        return f"PoolMap({self.n_fine} -> {self.n_coarse}, {kind})"
+        return f"PoolMap({self.n_fine} -> {self.n_coarse}, {self.n_pairs} pairs, {kind})"
 
     def gauge_transform(self, fine_angle, fine_flip, coarse_angle, coarse_flip) -> PoolMap:
         """Gauge change ``h_f`` on the fine level and ``h_c`` on the coarse one (numpy arrays
@@ -163,19 +178,26 @@ class PoolMap:
 
     def check_shapes(self, n_fine: int, n_coarse: int, where: str) -> None:
         """Raise ValueError (with ``where``) if the arrays do not fit levels of these sizes."""
-        expect = {"sub": (n_coarse,), "index": (2, n_fine)}
-        expect.update({k: (n_fine,) for k in ("log_r", "log_theta", "transport_angle", "transport_flip")})
+        if self.n_fine != n_fine:
+            raise ValueError(f"{where}: pool has {self.n_fine} fine vertices, expected {n_fine}")
+        n_pairs = tuple(self.index.shape)[1:2]
+        expect = {"sub": (n_coarse,), "index": (2, *n_pairs)}
+        expect.update({k: n_pairs for k in ("log_r", "log_theta", "transport_angle", "transport_flip", "weight")})
         for name, shape in expect.items():
             got = tuple(getattr(self, name).shape)
             if got != shape:
                 raise ValueError(f"{where}: pool array {name} has shape {got}, expected {shape}")
-        sub, index = as_numpy(self.sub), as_numpy(self.index)
+        sub, index, weight = as_numpy(self.sub), as_numpy(self.index), as_numpy(self.weight)
         if n_coarse and (sub.min() < 0 or sub.max() >= n_fine):
             raise ValueError(f"{where}: pool sub out of range")
-        if n_fine and (
-            index[0].min() < 0 or index[0].max() >= n_fine or index[1].min() < 0 or index[1].max() >= n_coarse
-        ):
+        if index.size and (index[1].min() < 0 or index[1].max() >= n_coarse):
             raise ValueError(f"{where}: pool index out of range")
+        if index.size and (np.any(np.diff(index[0]) < 0) or index[0, 0] < 0 or index[0, -1] >= n_fine):
+            raise ValueError(f"{where}: pool index row 0 must be sorted fine vertices in range")
+        if np.unique(index[0]).size != n_fine:
+            raise ValueError(f"{where}: pool index must hold every fine vertex")
+        if not np.all(weight > 0):
+            raise ValueError(f"{where}: pool weights must be positive")
 
     @classmethod
     def batch(cls, pools) -> PoolMap:
@@ -193,8 +215,9 @@ class PoolMap:
             index=_cat(index, 1),
             **{
                 name: _cat([getattr(p, name) for p in pools])
-                for name in ("log_r", "log_theta", "transport_angle", "transport_flip")
+                for name in ("log_r", "log_theta", "transport_angle", "transport_flip", "weight")
             },
+            n_fine=sum(p.n_fine for p in pools),
         )
 
 
@@ -230,6 +253,12 @@ class Geometry:
     name: str = "mesh"
     #: vertices per mesh of a batch (:meth:`batch`); empty for a single mesh
     graph_sizes: tuple = ()
+    #: geodesic radius (mesh units) of the neighbourhoods the edges connect
+    #: (:mod:`gaugeconv.preprocessing.neighbourhood`); 0.0: the mesh's one-ring edges
+    radius: float = 0.0
+    #: how a coarse level's vertices were chosen: "subdivision", "grid", "sample" or "given"
+    #: (:mod:`gaugeconv.preprocessing.coarsening`); empty for a mesh
+    coarsening: str = ""
     #: coarse levels 1..K (Geometry objects without faces) and the K PoolMaps between
     #: consecutive levels (:mod:`gaugeconv.preprocessing.hierarchy`); empty unless preprocessed with levels
     levels: tuple = ()
@@ -299,6 +328,7 @@ class Geometry:
             mesh_hash="+".join(g.mesh_hash for g in geometries),
             name=f"batch({len(geometries)})" if len(geometries) > 1 else geometries[0].name,
             graph_sizes=sizes,
+            radius=max(float(g.radius) for g in geometries),
             levels=tuple(cls.batch([g.levels[k] for g in geometries]) for k in range(n_levels)),
             pools=tuple(PoolMap.batch([g.pools[k] for g in geometries]) for k in range(n_levels)),
         )
@@ -393,9 +423,15 @@ class Geometry:
             f"  total angle defect {defect:.9f} = 2*pi*chi {target:.9f} (error {abs(defect - target):.1e})",
             f"  degree {int(g.degree.min())}..{int(g.degree.max())}, mean edge length {float(np.mean(g.log_r)):.4g}",
         ]
+        if self.radius:
+            lines[-1] = (
+                f"  neighbourhoods of geodesic radius {self.radius:.4g}: {int(g.degree.min())}..{int(g.degree.max())} "
+                f"neighbours, mean distance {float(np.mean(g.log_r)):.4g}"
+            )
         if self.levels:
             sizes = " -> ".join(str(n) for n in [self.n_vertices] + [lv.n_vertices for lv in self.levels])
-            lines.append(f"  coarse levels {len(self.levels)}: vertices {sizes}")
+            how = ", ".join(level.coarsening or "?" for level in self.levels)
+            lines.append(f"  coarse levels {len(self.levels)}: vertices {sizes} ({how})")
         return "\n".join(lines)
 
     def check_shapes(self, where: str) -> None:

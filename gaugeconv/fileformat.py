@@ -33,8 +33,11 @@ __all__ = [
     "save",
 ]
 
-#: Version of the saved file layout; bumped whenever a key or its meaning changes (2: ``source_index``).
+#: Version of the saved file layout; bumped whenever a key or its meaning changes (2: ``source_index``,
+#: weighted pooling maps ``pool{k}/weight``, the header entries ``radius`` and ``coarsening``).
 FORMAT_VERSION = 2
+#: Temporary files of :func:`atomic_write` are named ``<prefix><process id>-<random><suffix>``.
+TEMPORARY_PREFIX = ".tmp-"
 #: The ``format`` entry of every header.
 FORMAT_NAME = "gaugeconv.geometry"
 
@@ -51,7 +54,8 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def atomic_write(path, suffix: str = ""):
-    """Write ``path`` atomically: yields the name of a temporary file in the same folder; when the
+    """Write ``path`` atomically: yields the name of a temporary file in the same folder (named
+    after the writing process, see :func:`remove_temporaries`); when the
     block ends without an exception it is given normal permissions (``0666 & ~umask``) and renamed
     onto ``path``; otherwise it is removed and ``path`` is untouched.
 
@@ -62,7 +66,7 @@ def atomic_write(path, suffix: str = ""):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMPORARY_PREFIX}{os.getpid()}-", suffix=suffix, dir=directory)
     os.close(fd)
     try:
         yield tmp
@@ -72,6 +76,21 @@ def atomic_write(path, suffix: str = ""):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def remove_temporaries(directories, pids) -> None:
+    """Remove the temporary files that processes ``pids`` left in ``directories`` (processes that
+    were killed inside :func:`atomic_write`, e.g. worker processes stopped by Ctrl-C)."""
+    prefixes = tuple(f"{TEMPORARY_PREFIX}{pid}-" for pid in pids)
+    for directory in set(directories):
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(prefixes):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, name))
 
 
 def _json_value(value):
@@ -205,7 +224,7 @@ def load(path) -> Geometry:
             Geometry(**arrays, **check_meta(m, f"{path}: level {k}"))
             for k, (arrays, m) in enumerate(zip(levels, metas), start=1)
         ),
-        pools=tuple(PoolMap(**arrays) for arrays in pools),
+        pools=tuple(PoolMap(**arrays, n_fine=len(level["vertices"])) for arrays, level in zip(pools, [fine, *levels])),
     )
     try:
         geometry.check_shapes(path)
@@ -227,6 +246,8 @@ _META_TYPES = {
     "mesh_hash": str,
     "name": str,
     "graph_sizes": list,
+    "radius": (int, float),
+    "coarsening": str,
 }
 
 
@@ -235,8 +256,8 @@ def check_meta(entry: dict, where: str) -> dict:
     meta = {k: entry[k] for k in META if k in entry}
     for key, value in meta.items():
         kind = _META_TYPES[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            what = {bool: "true or false", int: "an integer", str: "a string", list: "a list"}[kind]
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            what = {bool: "true or false", int: "an integer", str: "a string", list: "a list"}.get(kind, "a number")
             raise GeometryFileError(f"{where}: header entry {key!r} must be {what}, got {value!r:.40}")
     if meta.get("structure_group", "SO2") not in ("SO2", "O2"):
         raise GeometryFileError(f"{where}: header entry 'structure_group' must be 'SO2' or 'O2'")
@@ -245,6 +266,8 @@ def check_meta(entry: dict, where: str) -> dict:
         raise GeometryFileError(f"{where}: header entry 'graph_sizes' must be a list of positive integers")
     if "graph_sizes" in meta:
         meta["graph_sizes"] = tuple(sizes)
+    if not (np.isfinite(meta.get("radius", 0.0)) and meta.get("radius", 0.0) >= 0):
+        raise GeometryFileError(f"{where}: header entry 'radius' must be a finite number >= 0")
     if meta.get("n_components", 1) < 1 or meta.get("n_boundary_loops", 0) < 0:
         raise GeometryFileError(f"{where}: header counts out of range")
     return meta

@@ -10,12 +10,11 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..fileformat import FORMAT_VERSION, read_header
+from ..fileformat import FORMAT_VERSION, read_header, remove_temporaries
 from ..fileformat import save as save_geometry
 from ..mesh import MESH_SUFFIXES, load_mesh
 from ..preprocessing import ORIENTATIONS, preprocess
 from .common import (
-    EXIT_INTERRUPTED,
     EXIT_USER_ERROR,
     USER_ERRORS,
     captured_warnings,
@@ -154,14 +153,10 @@ def plan_outputs(inputs: list, out: str) -> list:
 
 
 def _ignore_interrupts() -> None:
-    """Worker setup: Ctrl-C is the parent's to handle (it stops the pool); a termination
-    request unwinds the worker, so that its temporary output file is removed."""
+    """Worker setup: Ctrl-C is the parent's to handle. The parent then terminates the workers at
+    once (no unwinding inside the pool's own locks, which could hang it) and removes the
+    temporary files they leave (:func:`~gaugeconv.fileformat.remove_temporaries`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _exit_on_terminate)
-
-
-def _exit_on_terminate(signum, frame) -> None:
-    raise SystemExit(EXIT_INTERRUPTED)
 
 
 def _preprocess_task(task: tuple) -> Outcome:
@@ -271,7 +266,9 @@ def _outcomes(todo: list, workers: int):
         yield from pool.imap(_preprocess_task, todo)
         pool.close()
     except BaseException:  # Ctrl-C, or the consumer stopped: stop the workers now
+        pids = [process.pid for process in multiprocessing.active_children()]
         pool.terminate()
-        raise
-    finally:
         pool.join()
+        remove_temporaries([os.path.dirname(os.path.abspath(task[1])) for task in todo], pids)
+        raise
+    pool.join()

@@ -73,7 +73,8 @@ def _check_pool(x: torch.Tensor, pool, channels: int, n_in: int, where: str):
 
 
 class TransportPool(nn.Module):
-    """Pool features from a level to the next coarser one: ``y_c = reduce_{f in cell(c)} rho(T_fc) x_f``.
+    """Pool features from a level to the next coarser one: ``y_c = reduce_{f in cell(c)} rho(T_fc) x_f``
+    (the mean weighted by the shares ``w_fc`` of fine vertices that several cells hold).
 
     Parameters
     ----------
@@ -101,9 +102,10 @@ class TransportPool(nn.Module):
         f, c = pool.index
         y = self.in_type.act(xb.index_select(1, f), pool.transport_angle, pool.transport_flip)  # (B, P, C)
         B, M, C = y.shape[0], pool.n_coarse, y.shape[-1]
-        if self.reduce == "mean":
-            count = torch.bincount(c, minlength=M).clamp(min=1).to(y.dtype)
-            out = y.new_zeros(B, M, C).index_add_(1, c, y) / count[:, None]
+        if self.reduce == "mean":  # weighted by each fine vertex's share of the cell
+            w = pool.weight.to(y.dtype)
+            total = y.new_zeros(M).index_add_(0, c, w).clamp(min=torch.finfo(y.dtype).tiny)
+            out = y.new_zeros(B, M, C).index_add_(1, c, y * w[:, None]) / total[:, None]
         else:
             with torch.no_grad():
                 score = max_scores(y, self.in_type)
@@ -119,7 +121,8 @@ class TransportPool(nn.Module):
 
 
 class TransportUnpool(nn.Module):
-    """Copy coarse features back to the finer level: ``y_f = rho(T_fc)^-1 x_c`` for f in cell(c).
+    """Copy coarse features back to the finer level: ``y_f = sum_c w_fc rho(T_fc)^-1 x_c`` over the
+    cells c that hold f (one cell: ``y_f = rho(T_fc)^-1 x_c``; the shares ``w_fc`` sum to 1).
 
     Parameters
     ----------
@@ -139,10 +142,8 @@ class TransportUnpool(nn.Module):
         f, c = pool.index
         flip = pool.transport_flip
         inv_angle = torch.where(flip, pool.transport_angle, -pool.transport_angle)
-        y = self.in_type.act(x.index_select(-2, c), inv_angle, flip)
-        out = torch.empty_like(y)
-        out[..., f, :] = y
-        return out
+        y = self.in_type.act(x.index_select(-2, c), inv_angle, flip) * pool.weight.to(x.dtype)[:, None]
+        return y.new_zeros(*y.shape[:-2], pool.n_fine, y.shape[-1]).index_add_(-2, f, y)
 
     def extra_repr(self) -> str:
         return f"{self.in_type}, group={self.in_type.group}"

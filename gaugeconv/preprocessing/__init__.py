@@ -14,6 +14,7 @@ from .connection import Connection, connect, connect_closed_oriented
 from .connectivity import Fans, Orientation, boundary_loops, order_fans, order_fans_oriented, orient
 from .frames import vertex_frames
 from .metric import corner_angles, side_lengths, vertex_areas
+from .neighbourhood import geodesic_neighbourhoods
 from .orientation import ORIENTATIONS, orient_mesh
 from .scale import check_representable, restore_scale, scale_exponent, to_unit_scale, with_scale
 
@@ -27,6 +28,7 @@ __all__ = [
     "connect",
     "connect_closed_oriented",
     "corner_angles",
+    "geodesic_neighbourhoods",
     "order_fans",
     "order_fans_oriented",
     "orient",
@@ -114,15 +116,25 @@ def _source_index(mesh: Mesh) -> np.ndarray:
     return np.asarray(mesh.source_index, dtype=np.int64)
 
 
-def _coarse_levels(mesh: Mesh, buffers: dict, levels: int, ratio: float) -> tuple[list, list]:
-    """The hierarchy of ``buffers``, built at unit scale like the buffers themselves; each
-    coarse vertex carries the source index of the fine vertex it is."""
+def _levels_and_neighbourhoods(mesh: Mesh, buffers: dict, levels: int, ratio, coarsening, radius):
+    """The hierarchy of ``buffers`` and, with a ``radius``, the neighbourhood edges of every level,
+    built at unit scale like the buffers themselves; each coarse vertex carries the source index
+    of the fine vertex it is. Returns ``(buffers, coarse levels, pooling maps)``."""
     from .hierarchy import build_hierarchy
+    from .neighbourhood import neighbourhood_levels
 
+    if not levels and radius is None:
+        build_hierarchy(buffers, levels, ratio, coarsening)  # checks the arguments
+        return buffers, [], []
     vertex_exponent = scale_exponent(mesh.vertices)
     length_exponent = vertex_exponent if mesh.lengths is None else scale_exponent(mesh.lengths)
-    unit = with_scale(buffers, -vertex_exponent, -length_exponent) if levels else buffers
-    coarse, pools = build_hierarchy(unit, levels, ratio)  # checks levels and ratio
+    unit = with_scale(buffers, -vertex_exponent, -length_exponent)
+    coarse, pools = build_hierarchy(unit, levels, ratio, coarsening)  # checks levels, ratio, coarsening
+    if radius is not None:
+        unit, coarse = neighbourhood_levels(unit, coarse, pools, radius)
+        buffers = with_scale(unit, vertex_exponent, length_exponent)
+        buffers["vertices"] = np.asarray(mesh.vertices, dtype=np.float64)
+        check_representable(buffers, mesh.name)
     coarse = [with_scale(level, vertex_exponent, length_exponent) for level in coarse]
     pools = [with_scale(pool, 0, length_exponent) for pool in pools]
     source_index = buffers["source_index"]
@@ -130,10 +142,17 @@ def _coarse_levels(mesh: Mesh, buffers: dict, levels: int, ratio: float) -> tupl
         source_index = level["source_index"] = source_index[pool["sub"]]
         check_representable(level, mesh.name)
         check_representable(pool, mesh.name)
-    return coarse, pools
+    return buffers, coarse, pools
 
 
-def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0, orientation: str = "file") -> Geometry:
+def preprocess(
+    mesh: Mesh,
+    levels: int = 0,
+    ratio: float = 4.0,
+    radius: float | None = None,
+    coarsening="auto",
+    orientation: str = "file",
+) -> Geometry:
     """Compute the geometric buffers of a validated mesh.
 
     Parameters
@@ -141,7 +160,15 @@ def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0, orientation: str
     mesh : Mesh, from :func:`gaugeconv.load_mesh` or :func:`gaugeconv.make_mesh`
     levels : number K of coarse levels for pooling (``Geometry.levels``, ``Geometry.pools``);
         see :mod:`gaugeconv.preprocessing.hierarchy`
-    ratio : vertex count ratio between consecutive levels (> 1)
+    ratio : vertex count ratio between consecutive sampled levels (> 1); recognised
+        subdivisions keep their own (about 4)
+    radius : None for edges along the mesh's one-ring (and the coarse levels' touching cells);
+        a number for geodesic neighbourhoods of that many mean edge lengths of each level
+        (:mod:`gaugeconv.preprocessing.neighbourhood`), at level 0 and every coarse level
+    coarsening : "auto" (the levels of a regular subdivision or the coarser grids of a regular
+        grid where the mesh is one, as far as it is, then sampling), "subdivision" or "grid"
+        (required; ValueError otherwise) or "sample" (geodesic farthest points),
+        see :mod:`gaugeconv.preprocessing.coarsening`; or K nested arrays of vertex ids
     orientation : ``"file"`` (default) or ``"outward"``: how each orientable component is wound,
         which SO(2) models see (they are chiral); see :mod:`gaugeconv.preprocessing.orientation`
 
@@ -155,6 +182,8 @@ def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0, orientation: str
     MeshError
         if ``mesh`` is not a Mesh (a path: read it with :func:`gaugeconv.load_mesh` first), or if
         its lengths or areas do not fit float64.
+    ValueError
+        for bad ``levels``, ``ratio``, ``radius``, ``coarsening`` or ``orientation``.
     """
     if not isinstance(mesh, Mesh):
         what = f"the path {mesh!r}" if isinstance(mesh, (str, bytes)) or hasattr(mesh, "__fspath__") else None
@@ -166,7 +195,7 @@ def preprocess(mesh: Mesh, levels: int = 0, ratio: float = 4.0, orientation: str
     buffers = compute_buffers(oriented)
     if oriented is not mesh:
         buffers["mesh_hash"] = mesh.hash
-    coarse, pools = _coarse_levels(mesh, buffers, levels, ratio)
+    buffers, coarse, pools = _levels_and_neighbourhoods(mesh, buffers, levels, ratio, coarsening, radius)
     return Geometry(
         **buffers,
         levels=tuple(Geometry(**level) for level in coarse),

@@ -68,6 +68,8 @@ def _scale_in_place(out: dict, vertex_exponent: int, length_exponent: int) -> No
     for name in AREAS:
         if name in out:
             out[name] = np.ldexp(out[name], 2 * length_exponent)
+    if "radius" in out:  # a neighbourhood radius in mesh units (a scalar)
+        out["radius"] = float(np.ldexp(out["radius"], length_exponent))
 
 
 def restore_scale(buffers: dict, source: Mesh, length_exponent: int) -> dict:
