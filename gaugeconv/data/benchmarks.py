@@ -122,9 +122,7 @@ class SHREC11(MeshDataset):
             )
         else:
             if train_per_class is not None:
-                raise ValueError(
-                    "train_per_class applies to the original layout (a .cla file); MeshCNN's copy has its split"
-                )
+                raise ValueError("train_per_class applies to the original layout (a .cla file), not to MeshCNN's copy")
             files, targets, classes = self._folders(split)
         super().__init__(files, targets, target_kind="mesh", **kwargs)
         self.classes = classes

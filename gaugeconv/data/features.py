@@ -158,7 +158,7 @@ def compute_inputs(geometry: Geometry, inputs=("constant",)) -> np.ndarray:
     columns = []
     for item in _check(inputs):
         values = np.asarray(item(g) if callable(item) else _BUILTIN[item](g), dtype=np.float64)
-        values = values.reshape(g.n_vertices, -1) if values.ndim == 1 else values
+        values = values[:, None] if values.ndim == 1 else values
         if values.ndim != 2 or values.shape[0] != g.n_vertices:
             raise ValueError(f"input {item!r} gave shape {values.shape}, expected ({g.n_vertices}, C)")
         columns.append(values)
