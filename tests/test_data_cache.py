@@ -124,3 +124,14 @@ def test_dataset_uses_the_cache_across_instances(tmp_path, mesh_file):
     np.testing.assert_array_equal(
         MeshDataset([mesh_file], levels=1, cache_dir=cache, inputs=("constant", "hks"))[0].x, x
     )
+
+
+def test_prepare_with_a_process_pool_fills_the_cache(tmp_path):
+    files = [write_obj(tmp_path / f"m{i}.obj", shapes.icosahedron(i)) for i in (1, 2)]
+    cache = tmp_path / "cache"
+    data = MeshDataset(files, levels=1, cache_dir=cache, inputs=("constant", "curvature"))
+    assert data.prepare(workers=2) == 2
+    for f in files:
+        entry = cache_path(f, cache, PreprocessOptions(levels=1))
+        assert_same_geometry(load_geometry(entry), preprocess(load_mesh(f), levels=1))
+    assert len(list(cache.glob("*.inputs-*.npz"))) == 2

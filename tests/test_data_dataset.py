@@ -121,6 +121,9 @@ def test_collate_offsets_and_alignment(folder):
         # a feature that is a function of position lines up with the batched vertices
         np.testing.assert_allclose(batch.x[rows, 1:].numpy(), batch.geometry.vertices[rows].numpy(), rtol=1e-6)
     assert batch.indices.tolist() == [2, 0, 1]
+    moved = batch.to("cpu")
+    assert torch.equal(moved.geometry.levels[0].edge_index, batch.geometry.levels[0].edge_index)
+    assert torch.equal(moved.geometry.pools[0].index, batch.geometry.pools[0].index)
     batch64 = functools.partial(collate, dtype=torch.float64)(samples)
     assert batch64.x.dtype == torch.float64 and batch64.geometry.log_r.dtype == torch.float64
 
