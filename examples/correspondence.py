@@ -178,7 +178,7 @@ def skinning_weights(vertices, width: float = 0.06):
     return w / w.sum(1, keepdims=True)
 
 
-def deform(template, weights, rng, noise: float = 0.002):
+def deform(template, weights, rng, noise: float = 0.001):
     """A random articulated pose of the template: forward kinematics over the bone tree with a
     random rotation at every joint, linear blend skinning, then Gaussian noise."""
     transforms = {}  # bone -> (R, t): x -> R x + t
@@ -213,7 +213,7 @@ def standin_meshes(template, count: int, seed: int, rotate: bool):
 # ------------------------------------------------------------------------------ models and training
 def make_model(kind: str, in_dim: int, n_vertices: int) -> GaugeResNet:
     hidden = FieldType("16x0 + 8x1 + 8x2") if kind == "gauge" else FieldType("40x0")
-    return GaugeResNet(FieldType(f"{in_dim}x0"), hidden, out_dim=n_vertices, depth=2, pool=None, head_width=64)
+    return GaugeResNet(FieldType(f"{in_dim}x0"), hidden, out_dim=n_vertices, depth=2, pool=None, head_width=32)
 
 
 def normaliser(dataset):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from meshfiles import write_obj
 
-from gaugeconv import load_geometry, load_mesh, preprocess, shapes
+from gaugeconv import FORMAT_VERSION, load_geometry, load_mesh, preprocess, shapes
 from gaugeconv.data import MeshDataset, PreprocessOptions, cache_key, cache_path, load_or_build, preprocess_to_cache
 
 
@@ -20,6 +20,15 @@ def assert_same_geometry(a, b):
     assert a.n_vertices == b.n_vertices and len(a.levels) == len(b.levels)
     for name in ("edge_index", "log_r", "log_theta", "transport_angle", "vertex_area"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_force_rebuilds_a_valid_entry(tmp_path, mesh_file):
+    path, built = preprocess_to_cache(mesh_file, tmp_path, levels=1)
+    assert built and not preprocess_to_cache(mesh_file, tmp_path, levels=1)[1]
+    before = path.stat().st_mtime_ns
+    again, built = preprocess_to_cache(mesh_file, tmp_path, levels=1, force=True)
+    assert again == path and built and path.stat().st_mtime_ns >= before
+    assert_same_geometry(load_geometry(path), preprocess(load_mesh(mesh_file), levels=1))
 
 
 def test_key_depends_on_content_and_options_not_on_the_name(tmp_path, mesh_file):
@@ -66,7 +75,7 @@ def test_bad_entries_are_rebuilt(tmp_path, mesh_file, damage):
 
         save_geometry(preprocess(load_mesh(mesh_file)), path)
     else:
-        text = data.replace(b'"version": 1', b'"version": 999')
+        text = data.replace(f'"version": {FORMAT_VERSION}'.encode(), b'"version": 999')
         assert text != data
         path.write_bytes(text)
     geometry, built = load_or_build(mesh_file, cache, options)

@@ -158,9 +158,11 @@ def load_or_build(source, cache_dir, options: PreprocessOptions = PreprocessOpti
     return geometry, True
 
 
-def preprocess_to_cache(source, cache_dir, levels: int = 0, ratio: float = 4.0, repair: bool = False) -> tuple:
-    """Preprocess one mesh file into ``cache_dir`` unless a valid entry is there already: what
-    ``gaugeconv preprocess --cache DIR`` does for every input.
+def preprocess_to_cache(
+    source, cache_dir, levels: int = 0, ratio: float = 4.0, repair: bool = False, force: bool = False
+) -> tuple:
+    """Preprocess one mesh file into ``cache_dir`` unless a valid entry is there already (or
+    ``force``): what ``gaugeconv preprocess --cache DIR`` does for every input.
 
     Returns
     -------
@@ -168,8 +170,14 @@ def preprocess_to_cache(source, cache_dir, levels: int = 0, ratio: float = 4.0, 
     """
     options = PreprocessOptions(levels=levels, ratio=ratio, repair=repair)
     key = cache_key(source, options)
+    path = Path(cache_dir) / f"{key}.npz"
+    if force:
+        geometry = build_geometry(source, options)
+        os.makedirs(path.parent, exist_ok=True)
+        save_geometry(geometry, path)
+        return path, True
     _, built = load_or_build(source, cache_dir, options, key=key)
-    return Path(cache_dir) / f"{key}.npz", built
+    return path, built
 
 
 def save_arrays(path, arrays: dict, header: dict) -> None:
