@@ -28,6 +28,7 @@ Run ``python examples/correspondence.py`` (stand-in, about 12 minutes on 2 CPU c
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from itertools import permutations, product
 
@@ -277,8 +278,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     log = lambda line: print(line, flush=True)  # noqa: E731
+    log(f"torch {torch.__version__}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f} at start")
     epochs = args.epochs if args.epochs is not None else (1 if args.quick else 3)
     geodesic_method = "heat"
     try:
@@ -365,7 +367,10 @@ def main(argv=None) -> int:
         accs = " | ".join(f"{results[n][0]:.3f}" for n in names)
         curve = " | ".join(f"{c:.3f}" for c in results[names[-1]][1][1:])
         log(f"| {kind} | {inputs_name} | {n_params} | {seconds:.0f} | {accs} | {curve} |")
-    log(f"\ngeodesic error radii in units of sqrt(area); total {time.perf_counter() - start:.0f} s")
+    log(
+        f"\ngeodesic error radii in units of sqrt(area); total {time.perf_counter() - start:.0f} s wall, "
+        f"{time.process_time() - cpu_start:.0f} s CPU, load average {os.getloadavg()[0]:.2f} at the end"
+    )
     return 0
 
 
