@@ -4,8 +4,10 @@ The mesh is ``meshes/ant.obj`` (pyvista's bundled ``ant.ply``, cleaned; no downl
 closed parts get 6 labels (body, eyes+mandibles, antennae, front/middle/hind legs). Every sample
 is a new mesh: Loop-subdivided twice, decimated by a random fraction (new connectivity, 1.5-2.2k
 vertices), scaled anisotropically and bent by a smooth random displacement; labels are
-transferred by nearest neighbour (then a majority vote per part). Test meshes are in addition
-rotated at random in 3D.
+transferred from the ant by the nearest point on its surface (:func:`gaugeconv.data.transfer_labels`,
+then a majority vote per part). Test meshes are in addition rotated at random in 3D. The meshes
+and labels form :class:`gaugeconv.data.MeshDataset` objects (preprocessed once, with the input
+features below); :func:`gaugeconv.data.collate` batches them.
 
 Inputs are rotation invariant: four scalars (1, Gaussian curvature, mean curvature, |traceless
 shape operator|) and, for the gauge models, the traceless shape operator itself as an order-2
@@ -30,14 +32,16 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gaugeconv import FieldType, Geometry, load_mesh, make_mesh, preprocess
+from gaugeconv import FieldType, load_mesh, make_mesh
 from gaugeconv import distributed as dist
+from gaugeconv.data import MeshDataset, collate, transfer_labels
 from gaugeconv.mesh import components
 from gaugeconv.models import GaugeUNet
 from gaugeconv.nn import ConditionalGaugeConv, GaugeConv, NormNonlinearity
@@ -76,7 +80,6 @@ def remesh(base, labels, rng, rotate: bool):
         import pyvista
     except ImportError:
         raise SystemExit("this example remeshes with pyvista: pip install pyvista") from None
-    from scipy.spatial import cKDTree
     from scipy.spatial.transform import Rotation
 
     faces = np.c_[np.full(base.n_faces, 3), base.faces].ravel()
@@ -86,7 +89,7 @@ def remesh(base, labels, rng, rotate: bool):
     Fc = np.asarray(poly.faces).reshape(-1, 4)[:, 1:]
     mesh = make_mesh(V, Fc, repair=True)
     V = mesh.vertices
-    lab = labels[cKDTree(base.vertices).query(V)[1]]
+    lab = transfer_labels(base.vertices, base.faces, labels, V)
     n, part = components(mesh.faces, mesh.n_vertices)
     for c in range(n):  # majority vote per closed part
         lab[part == c] = np.bincount(lab[part == c]).argmax()
@@ -123,29 +126,36 @@ def shape_features(g):
     return scalars, s0
 
 
+def shape_inputs(g):
+    """(V, 6) input columns: the four scalars of :func:`shape_features`, then the order-2 field."""
+    scalars, s0 = shape_features(g)
+    return np.concatenate([scalars, s0], axis=1)
+
+
 def make_set(base, labels, count, rng, rotate, levels):
-    samples = []
-    for _ in range(count):
-        mesh, lab = remesh(base, labels, rng, rotate)
-        g = preprocess(mesh, levels=levels)
-        scalars, s0 = shape_features(g)
-        samples.append({"geometry": g, "scalars": scalars, "s0": s0, "labels": lab})
-    return samples
+    """``count`` random remeshings of the ant as a MeshDataset with per-vertex labels."""
+    meshes, targets = zip(*(remesh(base, labels, rng, rotate) for _ in range(count)))
+    return MeshDataset(meshes, targets, levels=levels, inputs=(shape_inputs,), target_kind="vertex")
+
+
+class Scale:
+    """Transform of MeshSamples: the input columns times ``scale`` (picklable, for DataLoader workers)."""
+
+    def __init__(self, scale):
+        self.scale = np.asarray(scale, dtype=np.float64)
+
+    def __call__(self, sample):
+        return replace(sample, x=sample.x * self.scale)
 
 
 def normalise(sets):
     """Scale inputs by training-set statistics (one scale per field: the order-2 field as a whole)."""
-    train = sets[0]
-    sc = np.concatenate([s["scalars"] for s in train])
-    std = sc.std(0)
+    x = np.concatenate([s.x for s in sets[0]])
+    std = x[:, :4].std(0)
     std[0] = 1.0
-    s0_std = np.sqrt(np.mean(np.concatenate([s["s0"] for s in train]) ** 2) * 2)
-    for samples in sets:
-        for s in samples:
-            scalars = s["scalars"] / std
-            s["x_iso"] = torch.as_tensor(scalars, dtype=torch.float32)
-            s["x_gauge"] = torch.as_tensor(np.c_[scalars, s["s0"] / s0_std], dtype=torch.float32)
-            s["y"] = torch.as_tensor(s["labels"])
+    s0_std = np.sqrt(np.mean(x[:, 4:] ** 2) * 2)
+    for dataset in sets:
+        dataset.transform = Scale(np.r_[1.0 / std, 1.0 / s0_std, 1.0 / s0_std])
 
 
 # ------------------------------------------------------------------------------------------ models
@@ -221,12 +231,11 @@ def n_params(model) -> int:
 
 
 def batch(samples):
-    """All samples as one batched mesh (levels and pooling maps included): the layers' geometry
-    operators are built once and reused at every step."""
-    return {
-        "geometry": Geometry.batch([s["geometry"] for s in samples]).to_torch(torch.float32),
-        **{key: torch.cat([s[key] for s in samples]) for key in ("x_iso", "x_gauge", "y")},
-    }
+    """All samples (MeshSamples, or a whole MeshDataset) as one batched mesh, levels and pooling maps
+    included (:func:`gaugeconv.data.collate`): the layers' geometry operators are built once and
+    reused at every step."""
+    b = collate(list(samples))
+    return {"geometry": b.geometry, "x_iso": b.x[:, :4], "x_gauge": b.x, "y": b.y}
 
 
 def train(model, key, samples, info, steps, lr):
@@ -287,7 +296,7 @@ def main(argv=None) -> None:
     test_aligned = make_set(base, labels, n_test, np.random.default_rng(test_seed), rotate=False, levels=args.levels)
     test_rotated = make_set(base, labels, n_test, np.random.default_rng(test_seed), rotate=True, levels=args.levels)
     normalise([train_set, test_aligned, test_rotated])
-    sizes = [int(s["geometry"].n_vertices) for s in train_set + test_rotated]
+    sizes = [s.geometry.n_vertices for s in [*train_set, *test_rotated]]
     dist.print0(
         info,
         f"ant segmentation: {len(CLASSES)} classes, {n_train} train / {n_test} test meshes "
