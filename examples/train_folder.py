@@ -40,7 +40,7 @@ def make_model(kind: str, in_dim: int, n_classes: int, levels: int) -> torch.nn.
         return GaugeResNet(in_type, FieldType("16x0 + 8x1 + 8x2"), out_dim=n_classes, depth=2, pool="mean")
     widths = [FieldType("8x0 + 4x1 + 4x2"), FieldType("12x0 + 6x1 + 6x2"), FieldType("16x0 + 8x1 + 8x2")]
     widths += [widths[-1]] * max(levels + 1 - len(widths), 0)
-    return GaugeUNet(in_type, widths[: levels + 1], out_type, rings=2)
+    return GaugeUNet(in_type, out_type, widths[: levels + 1], rings=2)
 
 
 def scores(model, batch, kind: str) -> torch.Tensor:

@@ -143,7 +143,7 @@ def test_a_model_runs_on_a_batch(folder):
 
     data = MeshDataset.from_folder(folder, labels=folder / "labels.npz", levels=1, inputs=("constant", "curvature"))
     batch = collate([data[i] for i in range(3)])
-    model = GaugeUNet(FieldType("3x0"), [FieldType("4x0 + 2x1"), FieldType("4x0 + 2x1")], FieldType("2x0"))
+    model = GaugeUNet(FieldType("3x0"), FieldType("2x0"), [FieldType("4x0 + 2x1"), FieldType("4x0 + 2x1")])
     out = model(batch.x, batch.geometry)
     assert out.shape == (batch.geometry.n_vertices, 2)
     torch.nn.functional.cross_entropy(out, batch.y).backward()
