@@ -268,7 +268,7 @@ def main(argv=None) -> int:
     parser.add_argument("--root", help="MPI-FAUST folder (else: the procedural stand-in)")
     parser.add_argument("--quick", action="store_true", help="smoke run: a few small shapes, one epoch")
     parser.add_argument("--shapes", type=int, default=None, help="stand-in shapes (default 200: 160 train, 40 test)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 3, quick 1)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 2, quick 1)")
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--models", default="gauge,isotropic", help="comma-separated: gauge, isotropic")
     parser.add_argument("--inputs", default="intrinsic,xyz", help="comma-separated: intrinsic, xyz")
@@ -281,7 +281,7 @@ def main(argv=None) -> int:
     start, cpu_start = time.perf_counter(), time.process_time()
     log = lambda line: print(line, flush=True)  # noqa: E731
     log(f"torch {torch.__version__}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f} at start")
-    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 3)
+    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 2)
     geodesic_method = "heat"
     try:
         import potpourri3d  # noqa: F401
