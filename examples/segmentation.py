@@ -42,9 +42,9 @@ import torch.nn.functional as F
 from gaugeconv import FieldType, load_mesh, make_mesh
 from gaugeconv import distributed as dist
 from gaugeconv.data import MeshDataset, collate, transfer_labels
-from gaugeconv.mesh import components
 from gaugeconv.models import GaugeUNet
 from gaugeconv.nn import ConditionalGaugeConv, GaugeConv, NormNonlinearity
+from gaugeconv.topology import components
 
 CLASSES = ("body", "eyes+mandibles", "antennae", "front legs", "middle legs", "hind legs")
 ANT = Path(__file__).resolve().parents[1] / "meshes" / "ant.obj"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..buffers import Geometry, PoolMap
-from ..mesh import Mesh, MeshError, half_edges
+from ..mesh import Mesh, MeshError
+from ..topology import half_edges
 from .connection import Connection, connect, connect_closed_oriented
 from .connectivity import Fans, Orientation, boundary_loops, order_fans, order_fans_oriented, orient
 from .frames import vertex_frames
