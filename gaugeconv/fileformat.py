@@ -20,6 +20,7 @@ import tempfile
 import numpy as np
 
 from .buffers import ARRAYS, META, POOL_ARRAYS, Geometry, PoolMap
+from .errors import GeometryFileError
 
 __all__ = [
     "FORMAT_NAME",
@@ -40,10 +41,6 @@ FORMAT_VERSION = 2
 TEMPORARY_PREFIX = ".tmp-"
 #: The ``format`` entry of every header.
 FORMAT_NAME = "gaugeconv.geometry"
-
-
-class GeometryFileError(ValueError):
-    """A geometry file that cannot be loaded (wrong format, version or content)."""
 
 
 def _umask() -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import MeshError
 from .topology import components, corner_fans, half_edges
 
 __all__ = [
@@ -32,10 +33,6 @@ __all__ = [
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
 #: File suffixes :func:`save_mesh` writes.
 SAVE_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb")
-
-
-class MeshError(ValueError):
-    """A mesh that gaugeconv cannot use, with a message saying what is wrong and what to do."""
 
 
 def _unit_sides(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
