@@ -21,7 +21,7 @@ Models (:class:`gaugeconv.models.GaugeResNet`, per-vertex invariant head with V 
 isotropic), each on ``xyz`` (the coordinates) or ``intrinsic`` inputs (heat kernel signature and
 curvatures: invariant to rotations).
 
-Run ``python examples/correspondence.py`` (stand-in, about 12 minutes on 2 CPU cores),
+Run ``python examples/correspondence.py`` (stand-in, about 12 minutes on 2 quiet CPU cores),
 ``python examples/correspondence.py --root /data/MPI-FAUST`` (FAUST), ``--quick`` (a smoke run).
 """
 
