@@ -94,6 +94,8 @@ def _json_value(value):
     """Metadata as JSON-friendly plain values (tuples as lists, numpy scalars as Python)."""
     if isinstance(value, (tuple, list)):
         return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -245,6 +247,7 @@ _META_TYPES = {
     "graph_sizes": list,
     "radius": (int, float),
     "coarsening": str,
+    "options": dict,
 }
 
 
@@ -254,7 +257,9 @@ def check_meta(entry: dict, where: str) -> dict:
     for key, value in meta.items():
         kind = _META_TYPES[key]
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            what = {bool: "true or false", int: "an integer", str: "a string", list: "a list"}.get(kind, "a number")
+            what = {bool: "true or false", int: "an integer", str: "a string", list: "a list", dict: "an object"}.get(
+                kind, "a number"
+            )
             raise GeometryFileError(f"{where}: header entry {key!r} must be {what}, got {value!r:.40}")
     if meta.get("structure_group", "SO2") not in ("SO2", "O2"):
         raise GeometryFileError(f"{where}: header entry 'structure_group' must be 'SO2' or 'O2'")
