@@ -363,14 +363,14 @@ def save_mesh(mesh: Mesh, path) -> None:
     with 15 significant digits, PLY, GLB and STL in float32 as trimesh writes them. Only
     positions are stored: a mesh with intrinsic ``lengths`` loses them (save its preprocessed
     Geometry instead). The file appears complete or not at all
-    (:func:`gaugeconv.fileformat.atomic_write`); a missing parent folder is created.
+    (:func:`gaugeconv.atomic.atomic_write`); a missing parent folder is created.
 
     Parameters
     ----------
     mesh : Mesh
     path : str or os.PathLike, ending in one of :data:`SAVE_SUFFIXES`
     """
-    from .fileformat import atomic_write
+    from .atomic import atomic_write
     from .meshfile import write_mesh_file
 
     path = _path(path)

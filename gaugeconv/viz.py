@@ -196,7 +196,7 @@ def _check_png(path):
 
 
 def _write_png(plotter, path) -> None:
-    from .fileformat import atomic_write
+    from .atomic import atomic_write
 
     try:
         with atomic_write(path, suffix=".png") as tmp:

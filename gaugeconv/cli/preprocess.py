@@ -10,7 +10,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..fileformat import FORMAT_VERSION, read_header, remove_temporaries
+from ..atomic import remove_temporaries
+from ..fileformat import FORMAT_VERSION, read_header
 from ..fileformat import save as save_geometry
 from ..mesh import MESH_SUFFIXES
 from ..preprocessing import COARSENINGS, ORIENTATIONS, PreprocessOptions
@@ -169,7 +170,7 @@ def plan_outputs(inputs: list, out: str) -> list:
 def _ignore_interrupts() -> None:
     """Worker setup: Ctrl-C is the parent's to handle. The parent then terminates the workers at
     once (no unwinding inside the pool's own locks, which could hang it) and removes the
-    temporary files they leave (:func:`~gaugeconv.fileformat.remove_temporaries`)."""
+    temporary files they leave (:func:`~gaugeconv.atomic.remove_temporaries`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 

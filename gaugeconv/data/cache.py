@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..buffers import Geometry
-from ..fileformat import FORMAT_VERSION, GeometryFileError, atomic_write
+from ..fileformat import FORMAT_VERSION, GeometryFileError
 from ..fileformat import load as load_geometry
 from ..fileformat import save as save_geometry
 from ..mesh import Mesh
