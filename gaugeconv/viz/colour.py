@@ -2,8 +2,8 @@
 
 :func:`colour_range` is the default range of every colour bar: the 2nd to 98th percentile of
 the finite values (or the 98th percentile of ``|value|`` either side of 0 for signed data),
-widened to the data's minimum and maximum when they lie within 10% of that range beyond it.
-Smooth data keeps its whole range; a few vertices with extreme values (the spikes of a noisy
+widened out to the most extreme values that lie within 10% of that range beyond it. Smooth
+data keeps its whole range; a few vertices with extreme values (the spikes of a noisy
 scan, whose curvature can be a thousand times the rest) are clipped to the end colours, and the
 colour bar's title says what share of the vertices that is.
 """
@@ -40,17 +40,15 @@ def colour_range(values, *, symmetric: bool = False, percentiles=PERCENTILES):
     if symmetric:
         size = np.abs(finite)
         top = float(np.percentile(size, percentiles[1]))
-        if size.max() <= (1 + _SLACK) * top:
-            top = float(size.max())
+        top = float(size[size <= (1 + _SLACK) * top].max())
         top = top if top > 0 else 1.0
         low, high = -top, top
     else:
         low, high = (float(p) for p in np.percentile(finite, percentiles))
         span = high - low
-        if finite.min() >= low - _SLACK * span:
-            low = float(finite.min())
-        if finite.max() <= high + _SLACK * span:
-            high = float(finite.max())
+        # out to the most extreme values within 10% of the range beyond it: the data's own tails
+        low = float(finite[finite >= low - _SLACK * span].min())
+        high = float(finite[finite <= high + _SLACK * span].max())
         if not high > low:  # constant data
             pad = abs(low) * 1e-3 or 1.0
             low, high = low - pad, high + pad

@@ -147,19 +147,22 @@ def _flat_strip(pv, image):
     return grid.extract_surface(algorithm=None)
 
 
-def _mobius_strip(pv, image, radius=None):
-    """The image (W, L) on a Möbius strip: column j at angle 2 pi j / L, row i across the strip;
-    the last column's right edge is glued to the first column's left edge with the rows reversed."""
-    width, length = image.shape
-    radius = radius or length / (2 * np.pi)
+def _mobius_strip(image, radius=1.0, width=0.9):
+    """The image (W, L) on a Möbius strip of centre radius ``radius`` and width ``width`` (so the
+    pixels are drawn narrower across than along): column j at angle 2 pi j / L, row i across;
+    the last column's far edge meets the first column's near edge with the rows reversed.
+
+    Returns
+    -------
+    points : ((L + 1) (W + 1), 3), faces : (2 W L, 3), values : (2 W L,) the pixel of each triangle
+    """
+    rows, length = image.shape
     u = 2 * np.pi * np.arange(length + 1) / length
-    v = np.arange(width + 1) - width / 2  # row 0 at one edge of the strip
-    uu, vv = np.meshgrid(u, -v, indexing="ij")
-    points = np.stack(
-        [(radius + vv * np.cos(uu / 2)) * np.cos(uu), (radius + vv * np.cos(uu / 2)) * np.sin(uu), vv * np.sin(uu / 2)],
-        -1,
-    ).reshape(-1, 3)
-    index = np.arange((length + 1) * (width + 1)).reshape(length + 1, width + 1)
+    v = width * (0.5 - np.arange(rows + 1) / rows)  # row 0 at one edge of the strip
+    uu, vv = np.meshgrid(u, v, indexing="ij")
+    ring = radius + vv * np.cos(uu / 2)
+    points = np.stack([ring * np.cos(uu), ring * np.sin(uu), vv * np.sin(uu / 2)], -1).reshape(-1, 3)
+    index = np.arange((length + 1) * (rows + 1)).reshape(length + 1, rows + 1)
     a, b, c, d = index[:-1, :-1], index[1:, :-1], index[1:, 1:], index[:-1, 1:]  # cell (j, i)
     faces = np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)])
     values = np.tile(image.T.reshape(-1), 2)  # cell (j, i) holds pixel (i, j)
@@ -183,7 +186,8 @@ def plot_strip_images(
     Flat (default), each image is drawn as it is stored, row 0 at the top, with orange arrows on
     its left and right edges: the right edge is glued to the left one with the arrows matching,
     i.e. the rows reversed (the usual diagram of a Möbius strip). With ``surface3d`` each image
-    is drawn on a Möbius strip in 3D, its columns going once round.
+    is drawn on a Möbius strip in 3D, its columns going once round (narrower across than along,
+    for the strip to look like one), the glued edge orange.
 
     Parameters
     ----------
@@ -211,12 +215,14 @@ def plot_strip_images(
     panels = []
     for image, title in zip(stacked, titles):
         if surface3d:
-            points, faces, values = _mobius_strip(pv, image)
+            points, faces, values = _mobius_strip(image)
 
             def draw(plotter, legend, direction, points=points, faces=faces, values=values):
                 add_surface(plotter, pv, points, faces, values, cmap=cmap, clim=clim, show_scalar_bar=False)
-                edge = np.arange(0, len(points), width + 1)  # row 0's edge, twice round: the boundary
-                plotter.add_mesh(pv.lines_from_points(points[edge]).tube(radius=0.12), color=SEAM)
+                edge = np.r_[np.arange(0, len(points), width + 1), np.arange(width, len(points), width + 1)]
+                plotter.add_mesh(pv.lines_from_points(points[edge]).tube(radius=0.008), color="black")
+                seam = pv.lines_from_points(points[: width + 1]).tube(radius=0.03)  # column 0's near edge
+                plotter.add_mesh(seam, color=SEAM)
 
             scene = Scene(draw, points, title=title)
         else:
@@ -225,14 +231,16 @@ def plot_strip_images(
             def draw(plotter, legend, direction, image=image):
                 mesh = _flat_strip(pv, image)
                 plotter.add_mesh(mesh, scalars="values", cmap=cmap, clim=clim, show_scalar_bar=False, lighting=False)
-                for x, sign in ((0.0, 1.0), (float(length), -1.0)):  # left edge up, right edge down
-                    start = np.array([x, -width / 2 - sign * width / 2, 0.01])
-                    plotter.add_mesh(pv.Line(start, start + [0, sign * width, 0]).tube(radius=0.25), color=SEAM)
-                    tip = np.array([x, -width / 2 + sign * width * 0.12, 0.02])
-                    plotter.add_mesh(
-                        pv.Cone(center=tip, direction=(0, sign, 0), height=0.28 * width, radius=0.08 * width),
-                        color=SEAM,
-                    )
+                for y in (0.0, -float(width)):  # the strip's boundary: its top and bottom edges
+                    edge = pv.Line((0.0, y, 0.01), (float(length), y, 0.01)).tube(radius=0.15)
+                    plotter.add_mesh(edge, color="black", lighting=False)
+                for x, sign in ((0.0, 1.0), (float(length), -1.0)):  # glued edges: left up, right down
+                    start = np.array([x, -width / 2 - sign * width / 2, 0.02])
+                    seam = pv.Line(start, start + [0, sign * width, 0]).tube(radius=0.4)
+                    plotter.add_mesh(seam, color=SEAM, lighting=False)
+                    tip = np.array([x, -width / 2 + sign * width * 0.12, 0.03])
+                    cone = pv.Cone(center=tip, direction=(0, sign, 0), height=0.28 * width, radius=0.08 * width)
+                    plotter.add_mesh(cone, color=SEAM, lighting=False)
 
             scene = Scene(draw, corners, title=title, camera=((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)), parallel=True)
         panels.append(partial(_draw_scene, scene))
