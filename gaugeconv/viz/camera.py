@@ -32,6 +32,7 @@ _FLAT = 0.5  # thinnest spread / middle spread below which a mesh is seen from a
 _ALIGNED = np.cos(np.radians(15.0))
 _SIDE_ELEVATION, _SIDE_AZIMUTH = np.radians(20.0), np.radians(20.0)
 _TOP_ELEVATION = np.radians(55.0)
+_DEGENERATE = 1.05  # spreads this close give no principal direction
 _TIE = 0.05  # +z is up only when it shows a silhouette this much larger than +y does
 #: where the camera stands for a side view, for each up axis: the conventional front
 _FRONT = {1: np.array([0.0, 0.0, 1.0]), 2: np.array([0.0, -1.0, 0.0]), 0: np.array([0.0, 1.0, 0.0])}
@@ -61,11 +62,28 @@ def _positive(v):
 
 
 def _principal(points, weights):
+    """Centred points, spreads (3,) descending and principal axes (3, 3) as columns. Where two
+    spreads are within 5% (a sphere, a torus), their axes are not set by the shape: they are
+    turned to a world axis in their plane if there is one (all three: the world axes)."""
     centre = np.average(points, axis=0, weights=weights)
     x = points - centre
     covariance = (x * (weights / weights.sum())[:, None]).T @ x
     spread, axes = np.linalg.eigh(covariance)
-    return x, np.sqrt(np.maximum(spread[::-1], 0.0)), axes[:, ::-1]  # descending: a1, a2, a3 (columns)
+    spread, axes = np.sqrt(np.maximum(spread[::-1], 0.0)), axes[:, ::-1]  # descending: a1, a2, a3
+    if spread[0] <= _DEGENERATE * spread[2]:
+        return x, spread, np.eye(3)
+    for i in (0, 1):
+        if spread[i] <= _DEGENERATE * spread[i + 1]:
+            pair = axes[:, i : i + 2]
+            for e in np.eye(3):
+                inside = pair @ (pair.T @ e)
+                if np.linalg.norm(inside) > _ALIGNED:
+                    other = 0 if i == 1 else 2  # the third axis
+                    axes = axes.copy()
+                    axes[:, i] = _unit(inside)
+                    axes[:, i + 1] = np.cross(axes[:, other], axes[:, i])
+                    break
+    return x, spread, axes
 
 
 def _fill(x, direction, view_up, aspect) -> float:

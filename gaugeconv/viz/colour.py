@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PERCENTILES", "colour_range", "label_colours", "range_note"]
+__all__ = ["PERCENTILES", "RANGES", "colour_range", "label_colours", "lighter", "range_note"]
 
 #: the percentiles of :func:`colour_range`
 PERCENTILES = (2.0, 98.0)
 _SLACK = 0.1  # the data's min/max are kept when within this share of the range beyond it
 
 
-def colour_range(values, *, symmetric: bool = False, percentiles=PERCENTILES):
+def colour_range(values, *, symmetric: bool = False, from_zero: bool = False, percentiles=PERCENTILES):
     """A colour range for ``values`` that a few outliers do not set.
 
     Parameters
     ----------
     values : (N,) numbers; NaN and infinities are ignored
     symmetric : a range ``(-m, m)`` centred at 0 (for signed data with a diverging map)
+    from_zero : a range ``(0, m)`` (for norms), ``m`` the robust top of the values
     percentiles : (low, high) percentiles; ``symmetric`` uses the high one of ``|values|``
 
     Returns
@@ -37,12 +38,12 @@ def colour_range(values, *, symmetric: bool = False, percentiles=PERCENTILES):
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return (-1.0, 1.0) if symmetric else (0.0, 1.0), 0.0
-    if symmetric:
+    if symmetric or from_zero:
         size = np.abs(finite)
         top = float(np.percentile(size, percentiles[1]))
         top = float(size[size <= (1 + _SLACK) * top].max())
         top = top if top > 0 else 1.0
-        low, high = -top, top
+        low, high = (0.0 if from_zero else -top), top
     else:
         low, high = (float(p) for p in np.percentile(finite, percentiles))
         span = high - low
@@ -56,13 +57,21 @@ def colour_range(values, *, symmetric: bool = False, percentiles=PERCENTILES):
     return (low, high), clipped
 
 
-def range_note(name: str, clipped: float, what: str = "vertices", symmetric: bool = False) -> str:
-    """A colour bar title: ``name``, and on a second line how the range was set and the share of
-    ``what`` it clips, when it clips any."""
+#: how :func:`colour_range` sets a range: plain, symmetric about 0, or from 0
+RANGES = ("percentiles", "symmetric", "from zero")
+
+
+def range_note(name: str, clipped: float, what: str = "vertices", kind: str = "percentiles") -> str:
+    """A colour bar title: ``name``, and on a second line how the range of ``kind`` (one of
+    :data:`RANGES`) was set and the share of ``what`` it clips, when it clips any."""
     if clipped <= 0:
         return name
     low, high = (f"{p:g}" for p in PERCENTILES)
-    rule = f"{high}th percentile of the magnitudes" if symmetric else f"{low}-{high}th percentile"
+    rule = {
+        "percentiles": f"{low}-{high}th percentile",
+        "symmetric": f"{high}th percentile of the magnitudes",
+        "from zero": f"0 to the {high}th percentile",
+    }[kind]
     return f"{name}\n({rule}: {100 * clipped:.1f}% of {what} beyond)"
 
 

@@ -34,13 +34,21 @@ def _scalar_values(g, values, name="values"):
     return values
 
 
-def _coloured_scene(g, values, label, cmap, clim, symmetric, title=None, show_edges=False):
+def two_sided(values) -> bool:
+    """Whether values are drawn with a diverging colour map centred at 0: their robust range
+    (:func:`~gaugeconv.viz.colour_range`) reaches below and above 0, the shorter side at least a
+    third of the longer. Mostly positive (or negative) data gets a sequential map instead."""
+    (low, high), _ = colour_range(values)
+    return low < 0 < high and 3 * min(-low, high) >= max(-low, high)
+
+
+def _coloured_scene(g, values, label, cmap, clim, kind, title=None, show_edges=False):
     """A scene of the surface coloured by ``values`` with a colour bar; the range from
     :func:`~gaugeconv.viz.colour_range` unless ``clim`` is given."""
     what = "vertices" if len(values) == g.n_vertices else "faces"
     if clim is None:
-        clim, clipped = colour_range(values, symmetric=symmetric)
-        label = range_note(label, clipped, what, symmetric)
+        clim, clipped = colour_range(values, symmetric=kind == "symmetric", from_zero=kind == "from zero")
+        label = range_note(label, clipped, what, kind)
     else:
         clim = check_clim(clim)
     pv = pyvista()
@@ -63,7 +71,8 @@ def plot_scalar(geometry, values, name: str = "value", *, cmap=None, clim=None, 
     geometry : Geometry
     values : (V,), (V, 1) or (F,), numpy or torch
     name : colour bar title
-    cmap : colour map name; default ``viridis``, or ``RdBu_r`` centred at 0 for values of both signs
+    cmap : colour map name; default ``viridis``, or ``RdBu_r`` centred at 0 for values of both
+        signs (the shorter side of their range at least a third of the longer)
     clim : (low, high); default :func:`~gaugeconv.viz.colour_range` (robust percentiles; the bar
         title states the share of values clipped)
     show_edges : draw the mesh's edges
@@ -77,10 +86,10 @@ def plot_scalar(geometry, values, name: str = "value", *, cmap=None, clim=None, 
     o = options(opts)
     g = numpy_geometry(geometry)
     values = _scalar_values(g, values)
-    finite = values[np.isfinite(values)]
-    signed = finite.size > 0 and finite.min() < 0 < finite.max() and clim is None and cmap is None
+    signed = two_sided(values) and clim is None and cmap is None
     cmap = cmap or ("RdBu_r" if signed else "viridis")
-    return render(_coloured_scene(g, values, name, cmap, clim, signed, show_edges=show_edges), o)
+    kind = "symmetric" if signed else "percentiles"
+    return render(_coloured_scene(g, values, name, cmap, clim, kind, show_edges=show_edges), o)
 
 
 def _field_type(field_type, g) -> FieldType:
@@ -121,7 +130,7 @@ def plot_field(
     field_type : FieldType or spec string (group taken from the geometry)
     field : index of the field to draw (in spec order, multiplicities expanded); default the
         first non-scalar field, coloured by the first scalar field if there is one
-    name : colour bar title, shown as ``name[i]`` for field i (``|name[i]|`` for a norm)
+    name : colour bar title, shown as ``name[i]`` for field i (``norm of name[i]``, from 0, for a norm)
     cmap, clim : see :func:`plot_scalar`
     max_glyphs : glyphs at about this many evenly spread vertices at most
     glyph_scale : arrow length relative to the default
@@ -149,13 +158,15 @@ def plot_field(
     if field is None and glyphs and scalars:
         colour, label = x[:, layout[scalars[0]][1]], f"{name}[{scalars[0]}]"
     elif glyphs and kind != "reg":
-        label = f"|{name}[{chosen}]|"
-    finite = colour[np.isfinite(colour)]
-    signed = kind == "0-" or (not label.startswith("|") and finite.size > 0 and finite.min() < 0 < finite.max())
+        label = f"norm of {name}[{chosen}]"
+    norm = label.startswith("norm of ")
+    signed = kind == "0-" or (not norm and two_sided(colour))
     cmap = cmap or ("RdBu_r" if signed else ("YlOrRd" if glyphs else "viridis"))
     if glyphs:
         cmap = lighter(cmap)
-    scene = _coloured_scene(g, colour, label, cmap, clim, signed)
+    scene = _coloured_scene(
+        g, colour, label, cmap, clim, "symmetric" if signed else ("from zero" if norm else "percentiles")
+    )
     if glyphs:
         pv, draw_surface = pyvista(), scene.draw
 
@@ -241,7 +252,7 @@ def plot_labels(geometry, labels, names=None, **opts):
             rows, bcolor="white", border=False, loc="center right", size=size, face="rectangle",
             font_family="arial", background_opacity=0.0,
         )  # fmt: skip
-        return {"right": size[0] + 0.02}
+        return {"right": size[0] + 0.08}  # pyvista puts it 0.05 from the edge
 
     return render(Scene(draw, g.vertices, g.vertex_area), o)
 

@@ -141,7 +141,7 @@ def plot_curvature(geometry, *, cmap: str = "RdBu_r", clim=None, **opts):
     label, clim = "Gaussian curvature", check_clim(clim)
     if clim is None:
         clim, clipped = colour_range(curvature, symmetric=True)
-        label = range_note(label, clipped, symmetric=True)
+        label = range_note(label, clipped, kind="symmetric")
     pv = pyvista()
 
     def draw(plotter, legend, direction):
