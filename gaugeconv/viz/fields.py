@@ -204,7 +204,7 @@ def corner_regions(vertices, faces):
     return points, np.concatenate(regions), np.concatenate(owner)
 
 
-def plot_labels(geometry, labels, names=None, **opts):
+def plot_labels(geometry, labels, names=None, *, legend: bool = True, **opts):
     """Colour the surface by a category per vertex (V,) or per face (F,), with a legend.
 
     Parameters
@@ -214,6 +214,7 @@ def plot_labels(geometry, labels, names=None, **opts):
     names : class names (a sequence of n_classes strings); default ``0, 1, ...`` up to the
         largest label. The colours depend only on the label and the number of classes, so
         panels of predictions and ground truth with the same ``names`` match.
+    legend : draw the legend of names and colours (at the right)
     **opts : drawing options, see :func:`plot_scalar`
     """
     o = options(opts)
@@ -233,21 +234,18 @@ def plot_labels(geometry, labels, names=None, **opts):
         points, faces = g.vertices, g.faces
     pv = pyvista()
 
-    def draw(plotter, legend, direction):
+    def draw(plotter, first, direction):
         from matplotlib.colors import ListedColormap
 
         add_surface(
             plotter, pv, points, faces, values, cmap=ListedColormap(colours), clim=(-0.5, count - 0.5),
             show_scalar_bar=False,
         )  # fmt: skip
-        if not legend:
+        if not (legend and first):
             return {}
         width, height = panel_size(plotter)
         rows = [[n, tuple(c)] for n, c in zip(names, colours)]
-        size = (
-            min(0.34, 9.0 * max(map(len, names)) / width + 0.08),
-            min(0.9, (len(rows) + 1) * 22.0 / height),
-        )
+        size = (min(0.34, 7.0 * max(map(len, names)) / width + 0.06), min(0.9, (len(rows) + 0.5) * 17.0 / height))
         plotter.add_legend(
             rows, bcolor="white", border=False, loc="center right", size=size, face="rectangle",
             font_family="arial", background_opacity=0.0,
