@@ -140,11 +140,15 @@ def plot_sphere_signals(
 
 
 def _flat_strip(pv, image):
-    """The image (W, L) as a grid of unit cells: column j at x in [j, j + 1], row i at y in [-i - 1, -i]."""
-    width, length = image.shape
-    grid = pv.ImageData(dimensions=(length + 1, width + 1, 1), origin=(0.0, -float(width), 0.0))
-    grid.cell_data["values"] = image[::-1].reshape(-1)  # ImageData counts rows from the bottom
-    return grid.extract_surface(algorithm=None)
+    """The image (W, L) as a grid of unit squares: column j at x in [j, j + 1], row i at y in [-i - 1, -i]."""
+    rows, length = image.shape
+    x, y = np.meshgrid(np.arange(length + 1.0), -np.arange(rows + 1.0), indexing="ij")
+    points = np.stack([x, y, np.zeros_like(x)], -1).reshape(-1, 3)
+    index = np.arange(len(points)).reshape(length + 1, rows + 1)
+    corners = np.stack([index[:-1, :-1], index[1:, :-1], index[1:, 1:], index[:-1, 1:]], -1)  # cell (j, i)
+    squares = pv.PolyData(points, np.hstack([np.full((length * rows, 1), 4), corners.reshape(-1, 4)]).ravel())
+    squares.cell_data["values"] = image.T.reshape(-1)  # cell (j, i) holds pixel (i, j)
+    return squares
 
 
 def _mobius_strip(image, radius=1.0, width=0.9):
@@ -239,7 +243,7 @@ def plot_strip_images(
                     seam = pv.Line(start, start + [0, sign * width, 0]).tube(radius=0.4)
                     plotter.add_mesh(seam, color=SEAM, lighting=False)
                     tip = np.array([x, -width / 2 + sign * width * 0.12, 0.03])
-                    cone = pv.Cone(center=tip, direction=(0, sign, 0), height=0.28 * width, radius=0.08 * width)
+                    cone = pv.Cone(center=tip, direction=(0, sign, 0), height=0.22 * width, radius=0.06 * width)
                     plotter.add_mesh(cone, color=SEAM, lighting=False)
 
             scene = Scene(draw, corners, title=title, camera=((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)), parallel=True)
