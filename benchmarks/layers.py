@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from gaugeconv import FieldType, preprocess, shapes
-from gaugeconv.nn import GaugeConv
+from gaugeconv.nn import GaugeConv, operator_nbytes
 
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 
@@ -122,7 +122,7 @@ def bench_level(level: int, repeats: int, threads: int) -> list:
             times[(kind, "fwd")].append(_timed(lambda: forward(layer)))
             times[(kind, "fwd+bwd")].append(_timed(lambda: train_step(layer)))
     med = {key: statistics.median(v) * 1e3 for key, v in times.items()}
-    cache = {"floor": 0.0, "gauge": layers["gauge"].cache_nbytes / 2**20}
+    cache = {"floor": 0.0, "gauge": operator_nbytes(geometry) / 2**20}
     memory = {kind: peak_memory(kind, level, threads) for kind in layers}
     rows = []
     for kind in layers:
