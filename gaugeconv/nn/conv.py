@@ -109,7 +109,8 @@ class GaugeConv(nn.Module):
         self.self_weight = nn.Parameter(torch.empty(plan.n_self_params))
         self.bias = nn.Parameter(torch.empty(plan.n_bias)) if (bias and plan.n_bias) else None
         self._group_widths = [len(g.channels) for g in plan.groups]
-        self._check_key = ("checked", str(in_type), str(out_type), in_type.group)
+        # this layer's entry in the geometry's store: its types were checked, its operators built
+        self._key = ("GaugeConv", in_type.group, str(in_type), str(out_type), rings, band_limit, radius, aggr)
         self.reset_parameters()
 
     # ------------------------------------------------------------------ parameters
@@ -158,13 +159,20 @@ class GaugeConv(nn.Module):
         return flat, self_flat.view(-1, len(self.plan.out_sorted)), bias
 
     # ------------------------------------------------------------------ geometry operators
-    def _operators(self, geometry, dtype, device):
-        store = geometry._operators
-        if self._check_key not in store:  # once per geometry and pair of types
-            self.in_type.check_geometry(geometry)
-            self.out_type.check_geometry(geometry)
-            store[self._check_key] = True
-        return gauge_operators(geometry, self.plan, self.radius, self.aggr, dtype, device)
+    def _operators(self, geometry, dtype, device) -> list:
+        """The operators on ``geometry`` (built on its first use, then a dictionary lookup)."""
+        ops = geometry._operators.get((self._key, dtype, device))
+        return self._prepare(geometry, dtype, device) if ops is None else ops
+
+    @torch.compiler.disable
+    def _prepare(self, geometry, dtype, device) -> list:
+        """Check the types against ``geometry`` and build (or find) the operators; outside of
+        ``torch.compile``'s graphs (once per geometry)."""
+        self.in_type.check_geometry(geometry)
+        self.out_type.check_geometry(geometry)
+        ops = gauge_operators(geometry, self.plan, self.radius, self.aggr, dtype, device)
+        geometry._operators[(self._key, dtype, device)] = ops
+        return ops
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor, geometry: Geometry) -> torch.Tensor:

@@ -43,7 +43,15 @@ import torch
 from .kernel import KernelPlan
 from .util import graph_index
 
-__all__ = ["SparseOperator", "clear_operators", "gauge_operators", "operator_nbytes", "ring_weights", "sparse_moments"]
+__all__ = [
+    "SparseOperator",
+    "clear_operators",
+    "edge_scale",
+    "gauge_operators",
+    "operator_nbytes",
+    "ring_weights",
+    "sparse_moments",
+]
 
 
 class SparseOperator(NamedTuple):
@@ -102,8 +110,27 @@ def _backward(ctx, grad):
 _sparse_moments.register_autograd(_backward, setup_context=_setup_context)
 
 
+class _SparseMoments(torch.autograd.Function):
+    """The eager path of :func:`sparse_moments` (the custom op's first eager call imports much of
+    torch's compiler stack, about 2 s once per process)."""
+
+    @staticmethod
+    def forward(ctx, x, crow, col, values, crow_t, col_t, values_t):
+        ctx.save_for_backward(crow, col, values, crow_t, col_t, values_t)
+        return _csr_mm(crow, col, values, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        crow, col, values, crow_t, col_t, values_t = ctx.saved_tensors
+        grad_x = _SparseMoments.apply(grad, crow_t, col_t, values_t, crow, col, values)
+        return grad_x, None, None, None, None, None, None
+
+
 def sparse_moments(op: SparseOperator, x: torch.Tensor) -> torch.Tensor:
     """``op.A @ x`` with the backward ``op.A^T @ grad`` (and a double backward).
+
+    Under ``torch.compile`` this is the custom op ``gaugeconv::sparse_moments`` (one opaque node
+    of the graph, no graph break); in eager mode an autograd function with the same kernels.
 
     Parameters
     ----------
@@ -114,7 +141,9 @@ def sparse_moments(op: SparseOperator, x: torch.Tensor) -> torch.Tensor:
     -------
     (R, W)
     """
-    return _sparse_moments(x, *op)
+    if torch.compiler.is_compiling():
+        return _sparse_moments(x, *op)
+    return _SparseMoments.apply(x, *op)
 
 
 # ---------------------------------------------------------------------------------- the store
@@ -217,7 +246,11 @@ def _edges(geometry, device) -> tuple:
     key = ("edge_orders", str(device))
     if key not in store:
         dtype = _index_dtype(q.shape[0])
-        store[key] = tuple(torch.argsort(r * V + c, stable=True).to(dtype) for r, c in ((p, q), (q, p)))
+        order_t = torch.argsort(p * V + q, stable=True)
+        # by source, then target: a stable sort of the sources of the edges sorted by target
+        sources = q.index_select(0, order_t).to(_index_dtype(V))  # int32 keys sort faster
+        order_s = order_t.index_select(0, torch.argsort(sources, stable=True))
+        store[key] = (order_t.to(dtype), order_s.to(dtype))
     order_t, order_s = store[key]
     return _Rows(order_t, p, V), _Rows(order_s, q, V)
 
@@ -250,21 +283,30 @@ def ring_weights(log_r: torch.Tensor, r_max: torch.Tensor, rings: int) -> torch.
     return (1.0 - (u[None, :] - j).abs()).clamp(min=0.0)
 
 
+def edge_scale(geometry, radius, device) -> torch.Tensor:
+    """(E,) float64: the radius that scales every edge's length: ``radius``, or (None) the longest
+    edge of the edge's mesh (per mesh of a batch). Kept on the geometry."""
+    key = ("edge_scale", radius, str(device))
+    store = _store(geometry)
+    if key not in store:
+        log_r = geometry.log_r.to(device, torch.float64)
+        if radius is not None:
+            scale = torch.full_like(log_r, float(radius))
+        else:
+            edge_graph = graph_index(geometry).to(device).index_select(0, geometry.edge_index[1].to(device))
+            per_graph = torch.zeros(geometry.n_graphs, dtype=torch.float64, device=device)
+            per_graph = per_graph.scatter_reduce(0, edge_graph, log_r, reduce="amax", include_self=False)
+            scale = per_graph.index_select(0, edge_graph).clamp(min=torch.finfo(torch.float64).tiny)
+        store[key] = scale
+    return store[key]
+
+
 def _edge_data(geometry, radius, aggr: str, rings: int, device) -> dict:
     """Per-edge float64 quantities of the entries, in the stored edge order: theta, alpha, sigma
     (+-1 for flips) and ``h`` (rings, E), the ring weights divided by the target's degree for "mean"."""
     V = geometry.n_vertices
     p = geometry.edge_index[1].to(device)
-    log_r = geometry.log_r.to(device, torch.float64)
-    if radius is not None:
-        r_max = torch.full_like(log_r, float(radius))
-    else:  # the longest edge of each mesh of a batch
-        graph = graph_index(geometry).to(device)
-        n_graphs = int(graph.max()) + 1 if V else 0
-        per_graph = torch.zeros(n_graphs, dtype=torch.float64, device=device)
-        per_graph = per_graph.scatter_reduce(0, graph[p], log_r, reduce="amax", include_self=False)
-        r_max = per_graph[graph[p]].clamp(min=torch.finfo(torch.float64).tiny)
-    h = ring_weights(log_r, r_max, rings)
+    h = ring_weights(geometry.log_r.to(device, torch.float64), edge_scale(geometry, radius, device), rings)
     if aggr == "mean":
         h /= torch.bincount(p, minlength=V).clamp(min=1).to(torch.float64)[p]
     return {
@@ -277,14 +319,18 @@ def _edge_data(geometry, radius, aggr: str, rings: int, device) -> dict:
 
 def _products(data: dict, g, dtype) -> dict:
     """For every frequency n of input group ``g``: ``cos``, ``sin``, ``sigma cos``, ``sigma sin``
-    and ``-sigma sin`` of ``n theta + l alpha``, in ``dtype`` (computed in float64)."""
+    and ``-sigma sin`` of ``n theta + l alpha`` in ``dtype`` (computed in float64)."""
     theta, alpha, sigma = data["theta"], data["alpha"], data["sigma"]
     out = {}
     for n in dict.fromkeys(b[0] for b in g.blocks):
-        phase = n * theta + g.order * alpha
-        cos, sin = torch.cos(phase), torch.sin(phase)
-        cos_s, sin_s = (cos * sigma, sin * sigma) if data["flips"] else (cos, sin)
-        out[n] = tuple(v.to(dtype) for v in (cos, sin, cos_s, sin_s, -sin_s))
+        phase = torch.mul(theta, n).add_(alpha, alpha=g.order)
+        cos, sin = torch.cos(phase).to(dtype), torch.sin(phase).to(dtype)
+        if data["flips"]:
+            sigma_d = sigma.to(dtype)
+            cos_s, sin_s = cos * sigma_d, sin * sigma_d
+        else:
+            cos_s, sin_s = cos, sin
+        out[n] = (cos, sin, cos_s, sin_s, sin_s.neg())
     return out
 
 
