@@ -106,24 +106,26 @@ def test_layers_share_operators_and_index_arrays(disc_geometry):
     t = disc_geometry.to_torch(torch.float64)
     a = GaugeConv(T_IN, T_OUT).double()
     b = GaugeConv(T_IN, FieldType("3x0 + 2x0- + 1 + 2x2", group="O2")).double()  # same orders, other widths
-    c = GaugeConv(FieldType("0 + 0- + 2", group="O2"), T_OUT).double()  # other input orders
+    c = GaugeConv(FieldType("0 + 0- + 2", group="O2"), T_OUT).double()  # some of a's input kinds
+    d = GaugeConv(T_IN, T_OUT, aggr="sum").double()  # other entries, same shapes
     x = torch.randn(t.n_vertices, T_IN.dim, dtype=torch.float64)
     a(x, t), b(x, t)
-    before = operator_nbytes(t)
     ops_a = a._operators(t, torch.float64, x.device)
     assert b._operators(t, torch.float64, x.device) is ops_a  # one set of operators for both
+    before = operator_nbytes(t)
     c(torch.randn(t.n_vertices, c.in_type.dim, dtype=torch.float64), t)
+    assert operator_nbytes(t) == before  # every matrix of c is one of a's
+    kinds_a = {g.kind: group for g, group in zip(a.plan.groups, ops_a)}
+    for g, group in zip(c.plan.groups, c._operators(t, torch.float64, x.device)):
+        assert all(op is other for op, other in zip(group, kinds_a[g.kind]))
+    d(x, t)
     assert operator_nbytes(t) > before
-    ops_c = c._operators(t, torch.float64, x.device)
-    assert ops_c is not ops_a
-    # index arrays of the same block shape are the same tensors across layers (forward and backward)
-    shapes_a = {(op.crow.numel(), op.col.numel()): op for group in ops_a for op in group}
-    shared = [op for group in ops_c for op in group if (op.crow.numel(), op.col.numel()) in shapes_a]
-    assert shared
-    for op in shared:
-        other = shapes_a[(op.crow.numel(), op.col.numel())]
-        assert op.crow is other.crow and op.col is other.col
-        assert op.values.data_ptr() != other.values.data_ptr()
+    # new entries, but the index arrays of every block shape are the same tensors
+    for group_a, group_d in zip(ops_a, d._operators(t, torch.float64, x.device)):
+        for op_a, op_d in zip(group_a, group_d):
+            assert op_a.crow is op_d.crow and op_a.col is op_d.col and op_a.col_t is op_d.col_t
+            assert op_a.values.data_ptr() != op_d.values.data_ptr()
+            assert not torch.equal(op_a.values, op_d.values)
 
 
 def test_operators_live_as_long_as_their_geometry(disc_geometry, torus_geometry, monkeypatch):

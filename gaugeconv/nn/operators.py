@@ -319,12 +319,12 @@ def _edge_data(geometry, radius, aggr: str, rings: int, device) -> dict:
 
 def _products(data: dict, g, dtype) -> dict:
     """For every frequency n of input group ``g``: ``cos``, ``sin``, ``sigma cos``, ``sigma sin``
-    and ``-sigma sin`` of ``n theta + l alpha`` in ``dtype`` (computed in float64)."""
+    and ``-sigma sin`` of ``n theta + l alpha`` in ``dtype`` (the phase summed in float64)."""
     theta, alpha, sigma = data["theta"], data["alpha"], data["sigma"]
     out = {}
     for n in dict.fromkeys(b[0] for b in g.blocks):
-        phase = torch.mul(theta, n).add_(alpha, alpha=g.order)
-        cos, sin = torch.cos(phase).to(dtype), torch.sin(phase).to(dtype)
+        phase = torch.mul(theta, n).add_(alpha, alpha=g.order).to(dtype)  # summed in float64
+        cos, sin = torch.cos(phase), torch.sin(phase)
         if data["flips"]:
             sigma_d = sigma.to(dtype)
             cos_s, sin_s = cos * sigma_d, sin * sigma_d
@@ -348,39 +348,68 @@ def _fill(table: torch.Tensor, g, blocks, products: dict, h: torch.Tensor) -> No
             torch.mul(cos_s if part else msin_s, h[j], out=table[i, :, 1])
 
 
+class _Builder:
+    """What building the matrices of one geometry, device and ring set-up needs, made on first use."""
+
+    def __init__(self, geometry, rings: int, radius, aggr: str, dtype, device):
+        self.geometry, self.rings, self.radius, self.aggr = geometry, rings, radius, aggr
+        self.dtype, self.device = dtype, device
+        self._by = self._products = None
+
+    def edges(self):
+        if self._by is None:
+            q, p = self.geometry.edge_index.to(self.device)
+            self.targets, self.sources = _edges(self.geometry, self.device)
+            data = _edge_data(self.geometry, self.radius, self.aggr, self.rings, self.device)
+            flips = bool(data["sigma"].lt(0).any())
+            self._by = [{"flips": flips}, {"flips": flips}]  # the edges by target (A) and by source (A^T)
+            for name, value in data.items():
+                for rows, d in zip((self.targets, self.sources), self._by):
+                    d[name] = value.index_select(-1, rows.order)
+            self.h = [d["h"].to(self.dtype) for d in self._by]
+            self.q_t, self.p_s = q.index_select(0, self.targets.order), p.index_select(0, self.sources.order)
+            self._products = {}
+        return self._by
+
+    def products(self, g) -> list:
+        by = self.edges()
+        if g.kind not in self._products:
+            self._products = {g.kind: [_products(d, g, self.dtype) for d in by]}  # one input kind at a time
+        return self._products[g.kind]
+
+    def matrix(self, g, blocks) -> SparseOperator:
+        """The operator of input group ``g`` for ``blocks`` (rows (p, block), columns (q, component))."""
+        products = self.products(g)
+        store, device, V, E = _store(self.geometry), self.device, self.geometry.n_vertices, self.targets.n_edges
+        nb, k = len(blocks), g.k
+        crow, col = _structure(store, self.targets, self.q_t, ("csr", str(device), nb, k), nb, k, V * k)
+        # A^T: rows (q, component), columns (p, block): the same construction from the sources
+        crow_t, col_t = _structure(store, self.sources, self.p_s, ("csr_t", str(device), k, nb), k, nb, V * nb)
+        table = torch.empty(nb, E, k, dtype=self.dtype, device=device)
+        _fill(table, g, blocks, products[0], self.h[0])
+        values = self.targets.layout(table)
+        table = torch.empty(k, E, nb, dtype=self.dtype, device=device)
+        _fill(table.permute(2, 1, 0), g, blocks, products[1], self.h[1])
+        values_t = self.sources.layout(table)
+        return SparseOperator(crow, col, values, crow_t, col_t, values_t)
+
+
 @torch.no_grad()
 def _build(geometry, plan: KernelPlan, radius, aggr: str, dtype, device) -> list:
+    """The operators of ``plan``; every matrix is kept on the geometry under its own key (input kind,
+    blocks, rings, radius, aggregation, dtype, device), so that layers whose plans share some
+    (input kind, output order) pairs, e.g. a lifting layer and the hidden ones, share those."""
     store = _store(geometry)
-    V = geometry.n_vertices
-    q, p = geometry.edge_index.to(device)
-    targets, sources = _edges(geometry, device)
-    data = _edge_data(geometry, radius, aggr, plan.rings, device)
-    flips = bool(data["sigma"].lt(0).any())
-    by = [{"flips": flips}, {"flips": flips}]  # the edges by target (A) and by source (A^T)
-    for name, value in data.items():
-        for rows, d in zip((targets, sources), by):
-            d[name] = value.index_select(-1, rows.order)
-    del data
-    h = [d["h"].to(dtype) for d in by]
-    q_t, p_s = q.index_select(0, targets.order), p.index_select(0, sources.order)
-    E = targets.n_edges
+    builder = _Builder(geometry, plan.rings, radius, aggr, dtype, device)
     ops = []
     for g in plan.groups:
-        products = [_products(d, g, dtype) for d in by]
         pairs = []
         for b0, b1 in g.out_range.values():
-            nb, k, blocks = b1 - b0, g.k, g.blocks[b0:b1]
-            crow, col = _structure(store, targets, q_t, ("csr", str(device), nb, k), nb, k, V * k)
-            # A^T: rows (q, component), columns (p, block): the same construction from the sources
-            crow_t, col_t = _structure(store, sources, p_s, ("csr_t", str(device), k, nb), k, nb, V * nb)
-            table = torch.empty(nb, E, k, dtype=dtype, device=device)
-            _fill(table, g, blocks, products[0], h[0])
-            values = targets.layout(table)
-            table = torch.empty(k, E, nb, dtype=dtype, device=device)
-            _fill(table.permute(2, 1, 0), g, blocks, products[1], h[1])
-            values_t = sources.layout(table)
-            del table
-            pairs.append(SparseOperator(crow, col, values, crow_t, col_t, values_t))
+            blocks = tuple(g.blocks[b0:b1])
+            key = ("matrix", g.kind, blocks, plan.rings, radius, aggr, dtype, str(device))
+            if key not in store:
+                store[key] = builder.matrix(g, blocks)
+            pairs.append(store[key])
         ops.append(pairs)
     return ops
 
