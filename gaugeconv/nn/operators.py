@@ -317,17 +317,17 @@ def _edge_data(geometry, radius, aggr: str, rings: int, device) -> dict:
     }
 
 
-def _products(data: dict, g, dtype) -> dict:
+def _products(data: dict, g) -> dict:
     """For every frequency n of input group ``g``: ``cos``, ``sin``, ``sigma cos``, ``sigma sin``
-    and ``-sigma sin`` of ``n theta + l alpha`` in ``dtype`` (the phase summed in float64)."""
+    and ``-sigma sin`` of ``n theta + l alpha`` (``data`` in the operators' dtype: float32
+    operators have phases accurate to about 1e-6)."""
     theta, alpha, sigma = data["theta"], data["alpha"], data["sigma"]
     out = {}
     for n in dict.fromkeys(b[0] for b in g.blocks):
-        phase = torch.mul(theta, n).add_(alpha, alpha=g.order).to(dtype)  # summed in float64
+        phase = torch.mul(theta, n).add_(alpha, alpha=g.order)
         cos, sin = torch.cos(phase), torch.sin(phase)
         if data["flips"]:
-            sigma_d = sigma.to(dtype)
-            cos_s, sin_s = cos * sigma_d, sin * sigma_d
+            cos_s, sin_s = cos * sigma, sin * sigma
         else:
             cos_s, sin_s = cos, sin
         out[n] = (cos, sin, cos_s, sin_s, sin_s.neg())
@@ -363,10 +363,11 @@ class _Builder:
             data = _edge_data(self.geometry, self.radius, self.aggr, self.rings, self.device)
             flips = bool(data["sigma"].lt(0).any())
             self._by = [{"flips": flips}, {"flips": flips}]  # the edges by target (A) and by source (A^T)
-            for name, value in data.items():
+            for name, value in data.items():  # in the operators' dtype from here on
+                value = value.to(self.dtype)
                 for rows, d in zip((self.targets, self.sources), self._by):
                     d[name] = value.index_select(-1, rows.order)
-            self.h = [d["h"].to(self.dtype) for d in self._by]
+            self.h = [d["h"] for d in self._by]
             self.q_t, self.p_s = q.index_select(0, self.targets.order), p.index_select(0, self.sources.order)
             self._products = {}
         return self._by
@@ -374,7 +375,7 @@ class _Builder:
     def products(self, g) -> list:
         by = self.edges()
         if g.kind not in self._products:
-            self._products = {g.kind: [_products(d, g, self.dtype) for d in by]}  # one input kind at a time
+            self._products = {g.kind: [_products(d, g) for d in by]}  # one input kind at a time
         return self._products[g.kind]
 
     def matrix(self, g, blocks) -> SparseOperator:
