@@ -268,6 +268,12 @@ class Geometry:
     #: consecutive levels (:mod:`gaugeconv.preprocessing.hierarchy`); empty unless preprocessed with levels
     levels: tuple = ()
     pools: tuple = ()
+    #: what the layers build for this object (sparse operators, checks; :mod:`gaugeconv.nn.operators`):
+    #: private, it lives and dies with the object and is never saved, copied, pickled or compared
+    _operators: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_operators": {}}
 
     # ------------------------------------------------------------------ sizes
     @property
