@@ -149,6 +149,33 @@ def test_a_model_runs_on_a_batch(folder):
     torch.nn.functional.cross_entropy(out, batch.y).backward()
 
 
+def test_a_loop_over_the_dataset_builds_each_meshes_operators_once(folder):
+    """Batches of one mesh from an in-memory dataset: the same mesh gives the same torch geometry
+    (also after MeshBatch.to), so the operators built on it are reused; batches
+    of several meshes are new objects."""
+    from gaugeconv import FieldType
+    from gaugeconv.nn import GaugeConv, operator_nbytes
+
+    data = MeshDataset.from_folder(folder, labels=folder / "labels.npz", inputs=("constant", "curvature"))
+    conv = GaugeConv(FieldType("3x0"), FieldType("2x0 + 1x1"))
+    loader = DataLoader(data, batch_size=1, shuffle=True, collate_fn=collate, generator=torch.Generator().manual_seed(0))
+    geometries = {}
+    for epoch in range(3):
+        for batch in loader:
+            batch = batch.to("cpu")
+            name = batch.names[0]
+            built = operator_nbytes(batch.geometry)
+            conv(batch.x, batch.geometry).sum().backward()
+            if epoch == 0:
+                assert built == 0 and operator_nbytes(batch.geometry) > 0  # built on the first visit
+                geometries[name] = batch.geometry
+            else:
+                assert batch.geometry is geometries[name] and operator_nbytes(batch.geometry) == built > 0
+    assert len(geometries) == 3
+    assert collate([data[0], data[1]]).geometry is not collate([data[0], data[1]]).geometry
+    torch.testing.assert_close(collate([data[1]]).x, torch.as_tensor(data[1].x, dtype=torch.float32))
+
+
 def test_dataloader_with_workers_and_distributed_sampler(folder, tmp_path):
     data = MeshDataset.from_folder(folder, labels=folder / "labels.npz", levels=1, cache_dir=tmp_path / "cache")
     data.prepare()
