@@ -158,7 +158,8 @@ def test_a_loop_over_the_dataset_builds_each_meshes_operators_once(folder):
 
     data = MeshDataset.from_folder(folder, labels=folder / "labels.npz", inputs=("constant", "curvature"))
     conv = GaugeConv(FieldType("3x0"), FieldType("2x0 + 1x1"))
-    loader = DataLoader(data, batch_size=1, shuffle=True, collate_fn=collate, generator=torch.Generator().manual_seed(0))
+    shuffle = torch.Generator().manual_seed(0)
+    loader = DataLoader(data, batch_size=1, shuffle=True, collate_fn=collate, generator=shuffle)
     geometries = {}
     for epoch in range(3):
         for batch in loader:
