@@ -73,7 +73,7 @@ def test_sixty_rotations_from_the_grid(level):
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_seam_transport_matches_the_mesh_connection(level, ico_atlas):
-    """The atlas's C6 shifts equal the intrinsic connection of the flat icosahedron (gaugeconv.geometry)
+    """The atlas's C6 shifts equal the intrinsic connection of the flat icosahedron (gaugeconv.preprocessing)
     after aligning the gauges: shift = m_geo + g_p - g_q, all multiples of 60 degrees."""
     atlas = ico_atlas(level)
     geo = preprocess(icosahedron(level, sphere=False))
