@@ -25,6 +25,7 @@ import warnings
 
 import numpy as np
 import torch
+from measure import reset_peak, rss_kib
 
 from gaugeconv import FieldType, preprocess, shapes
 from gaugeconv.models import GaugeResNet
@@ -32,20 +33,6 @@ from gaugeconv.nn import operator_nbytes
 from gaugeconv.testing import random_isometry
 
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-
-
-def rss_mib(peak: bool = False) -> float:
-    field = "VmHWM:" if peak else "VmRSS:"
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field):
-                return int(line.split()[1]) / 1024.0
-    raise RuntimeError("no /proc/self/status: the memory figures need Linux")
-
-
-def reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
 
 
 class Stage:
@@ -67,7 +54,7 @@ class Stage:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - self.t
-        self.peaks.append(rss_mib(peak=True) / 1024)
+        self.peaks.append(rss_kib(peak=True) / 2**20)
         line = f"  {self.name:<34} {seconds:8.2f} s   peak RSS {self.peaks[-1]:6.2f} GiB"
         if self.device.type == "cuda":
             line += f"   peak CUDA {torch.cuda.max_memory_allocated(self.device) / 2**30:6.2f} GiB"
@@ -97,7 +84,7 @@ def main(argv=None):
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"torch {torch.__version__}, device {device} ({name}), {args.threads} thread(s), float32")
-    print(f"process at start: {rss_mib() / 1024:.2f} GiB resident")
+    print(f"process at start: {rss_kib() / 2**20:.2f} GiB resident")
     with Stage("make the mesh", device):
         mesh = make_mesh(args)
     print(f"  {args.shape}{' (relabelled)' if args.relabel else ''}: {mesh.n_vertices} vertices, {mesh.n_faces} faces")

@@ -31,6 +31,7 @@ import time
 import warnings
 
 import torch
+from measure import memory_mib, reset_peak, sync, timed
 from torch import nn
 
 from gaugeconv import FieldType, preprocess, shapes
@@ -60,44 +61,6 @@ def make_layer(kind: str, device="cpu"):
     torch.manual_seed(0)
     layer = IsotropicConv(TYPE.dim) if kind == "floor" else GaugeConv(TYPE, TYPE, rings=2, band_limit=2)
     return layer.to(device)
-
-
-def sync(device) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(fn, device) -> float:
-    sync(device)
-    t = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - t
-
-
-def rss_kib(peak: bool = False) -> int:
-    """Current (or peak: VmHWM) resident set size of this process, KiB (Linux)."""
-    field = "VmHWM:" if peak else "VmRSS:"
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field):
-                return int(line.split()[1])
-    raise RuntimeError("no /proc/self/status: the memory figures need Linux")
-
-
-def reset_peak(device) -> None:
-    """Set the peak to the current usage: VmHWM (CPU) or CUDA's peak allocated memory."""
-    if torch.device(device).type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    else:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-
-
-def memory_mib(device, peak: bool = True) -> float:
-    if torch.device(device).type == "cuda":
-        return (torch.cuda.max_memory_allocated(device) if peak else torch.cuda.memory_allocated(device)) / 2**20
-    return rss_kib(peak) / 1024.0
 
 
 def icosphere(level: int, device):

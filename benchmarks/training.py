@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 import warnings
 
 import numpy as np
 import torch
+from measure import timed
 
 from gaugeconv import FieldType, Geometry, preprocess, shapes
 from gaugeconv.models import GaugeResNet
@@ -39,19 +39,6 @@ warnings.filterwarnings("ignore", message="The given NumPy array is not writable
 
 TYPE = FieldType("16x0 + 16x1 + 16x2")
 HIDDEN = FieldType("8x0 + 4x1 + 4x2")
-
-
-def sync(device) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(fn, device) -> float:
-    sync(device)
-    t = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - t
 
 
 def make_model(kind: str, device):
