@@ -4,9 +4,10 @@
   against every mesh's own steady state (the same mesh again and again). Every geometry keeps its
   operators, so the loop should cost the sum of the steady states.
 * ``--batch``: a batch of 8 tori of different sizes (4.6k to 5.6k vertices, 41k in all) against one
-  torus of 41k vertices, per vertex: the batch made once and reused, and a new batch every step
-  (what a DataLoader's collate does: ``Geometry.batch(...).to_torch()``, then its operators are built
-  in the step).
+  torus of 41k vertices, per vertex: the batch made once and reused; a new batch of the same torch
+  meshes every step (what ``gaugeconv.data.collate`` does with an in-memory dataset: the batch
+  assembles its operators from the ones its meshes keep); and a new batch made from numpy and
+  converted every step (nothing kept: its operators are built in the step).
 * ``--compile``: a GaugeResNet forward+backward, eager against ``torch.compile`` (inductor),
   after warm-up; the number of graphs and graph breaks from ``torch._dynamo.explain``.
 
@@ -112,13 +113,19 @@ def batches(args) -> None:
     x_single = torch.randn(single.n_vertices, c, device=device)
     x_batch = torch.randn(n_batch, c, device=device)
 
-    def new_batch():  # what a DataLoader step does: a new batched geometry, its operators built in the step
+    meshes = [g.to_torch(torch.float32, device) for g in parts]  # kept, like collate's
+
+    def new_batch():  # a new batch of the kept meshes: operators assembled from theirs
+        train_step(model, x_batch, Geometry.batch(meshes))
+
+    def new_geometry():  # a new geometry every step, nothing kept: operators built in the step
         train_step(model, x_batch, Geometry.batch(parts).to_torch(torch.float32, device))
 
     steps = {
         "one mesh": lambda: train_step(model, x_single, single),
         "batch, reused": lambda: train_step(model, x_batch, reused),
-        "batch, new every step": new_batch,
+        "new batch of kept meshes": new_batch,
+        "new geometry every step": new_geometry,
     }
     times = {name: [] for name in steps}
     for step in steps.values():
@@ -126,7 +133,7 @@ def batches(args) -> None:
     for _ in range(args.repeats):
         for name, step in steps.items():
             times[name].append(timed(step, device))
-    sizes = {"one mesh": single.n_vertices, "batch, reused": n_batch, "batch, new every step": n_batch}
+    sizes = {name: n_batch for name in steps} | {"one mesh": single.n_vertices}
     base = statistics.median(times["one mesh"]) / single.n_vertices
     print(f"{args.model}: one torus of {single.n_vertices} vertices against 8 tori of {n_batch} in all")
     print(f"  sizes {', '.join(str(g.n_vertices) for g in parts)}")

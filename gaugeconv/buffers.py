@@ -269,7 +269,9 @@ class Geometry:
     levels: tuple = ()
     pools: tuple = ()
     #: what the layers build for this object (sparse operators, checks; :mod:`gaugeconv.nn.operators`):
-    #: private, it lives and dies with the object and is never saved, copied, pickled or compared
+    #: private, it lives and dies with the object and is never saved, copied, pickled or compared.
+    #: A batch of torch geometries also keeps its meshes under ``"parts"``, so that the layers
+    #: assemble its operators from theirs (built once per mesh) instead of building them anew.
     _operators: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __getstate__(self):
@@ -313,6 +315,9 @@ class Geometry:
         the mesh of every vertex is ``numpy.repeat(arange(n), graph_sizes)``. Its structure group is
         O2 if any input's is.
         The coarse levels and pooling maps that all inputs have are batched the same way.
+        A batch of torch geometries remembers them: GaugeConv assembles the batch's operators
+        from the ones it keeps on each mesh (built on a mesh's first batch, reused in every later
+        batch that holds the same object), so new batches of known meshes are cheap.
         """
         geometries = list(geometries)
         if not geometries:
@@ -329,7 +334,7 @@ class Geometry:
             arrays[name] = _cat(parts, 1 if name == "edge_index" else 0)
         sizes = tuple(int(s) for g in geometries for s in (g.graph_sizes or (g.n_vertices,)))
         n_levels = min(len(g.levels) for g in geometries)  # coarse levels all inputs have
-        return cls(
+        batch = cls(
             **arrays,
             orientable=all(g.orientable for g in geometries),
             structure_group="O2" if any(g.structure_group == "O2" for g in geometries) else "SO2",
@@ -344,6 +349,9 @@ class Geometry:
             levels=tuple(cls.batch([g.levels[k] for g in geometries]) for k in range(n_levels)),
             pools=tuple(PoolMap.batch([g.pools[k] for g in geometries]) for k in range(n_levels)),
         )
+        if not kinds.pop():  # torch: the meshes, for the layers' operators (nested batches flattened)
+            batch._operators["parts"] = tuple(q for g in geometries for q in g._operators.get("parts", (g,)))
+        return batch
 
     # ------------------------------------------------------------------ transforms
     def gauge_transform(self, angle, flip=None) -> "Geometry":

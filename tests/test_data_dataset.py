@@ -149,30 +149,34 @@ def test_a_model_runs_on_a_batch(folder):
     torch.nn.functional.cross_entropy(out, batch.y).backward()
 
 
-def test_a_loop_over_the_dataset_builds_each_meshes_operators_once(folder):
-    """Batches of one mesh from an in-memory dataset: the same mesh gives the same torch geometry
-    (also after MeshBatch.to), so the operators built on it are reused; batches
-    of several meshes are new objects."""
+def test_a_loop_over_the_dataset_builds_each_meshes_operators_once(folder, monkeypatch):
+    """Batches from an in-memory dataset: the same mesh gives the same torch geometry, which keeps
+    the operators built on it; batches of several meshes and moved batches (MeshBatch.to) are new
+    objects that take their operators from those meshes, so nothing is built twice."""
     from gaugeconv import FieldType
-    from gaugeconv.nn import GaugeConv, operator_nbytes
+    from gaugeconv.nn import GaugeConv
+    from gaugeconv.nn import operators as ops_module
 
+    builds = []
+    real = ops_module._Builder.matrix
+    monkeypatch.setattr(
+        ops_module._Builder, "matrix", lambda self, *a: builds.append(self.geometry.name) or real(self, *a)
+    )
     data = MeshDataset.from_folder(folder, labels=folder / "labels.npz", inputs=("constant", "curvature"))
     conv = GaugeConv(FieldType("3x0"), FieldType("2x0 + 1x1"))
     shuffle = torch.Generator().manual_seed(0)
-    loader = DataLoader(data, batch_size=1, shuffle=True, collate_fn=collate, generator=shuffle)
     geometries = {}
-    for epoch in range(3):
+    for batch_size in (1, 1, 2, 3, 2):
+        loader = DataLoader(data, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=shuffle)
         for batch in loader:
-            batch = batch.to("cpu")
-            name = batch.names[0]
-            built = operator_nbytes(batch.geometry)
-            conv(batch.x, batch.geometry).sum().backward()
-            if epoch == 0:
-                assert built == 0 and operator_nbytes(batch.geometry) > 0  # built on the first visit
-                geometries[name] = batch.geometry
-            else:
-                assert batch.geometry is geometries[name] and operator_nbytes(batch.geometry) == built > 0
-    assert len(geometries) == 3
+            moved = batch.to("cpu")
+            assert moved.geometry is batch.to("cpu").geometry  # moved once, kept
+            conv(moved.x, moved.geometry).sum().backward()
+            meshes = batch.geometry._operators.get("parts", (batch.geometry,))
+            for name, mesh in zip(batch.names, meshes):
+                assert geometries.setdefault(name, mesh) is mesh  # the same object every time
+    matrices = sum(len(g.out_range) for g in conv.plan.groups)  # the layer's matrices, built once per mesh
+    assert sorted(builds) == sorted(["a.obj", "b.obj", "c.obj"] * matrices)
     assert collate([data[0], data[1]]).geometry is not collate([data[0], data[1]]).geometry
     torch.testing.assert_close(collate([data[1]]).x, torch.as_tensor(data[1].x, dtype=torch.float32))
 

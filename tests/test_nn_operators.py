@@ -187,7 +187,8 @@ def test_edges_in_any_order(disc_geometry):
 
 def test_batched_geometry_builds_block_diagonal_operators(disc_geometry, torus_geometry):
     parts = [disc_geometry.to_torch(torch.float64), torus_geometry.to_torch(torch.float64)]
-    batch = Geometry.batch(parts)
+    batch = Geometry.batch([disc_geometry, torus_geometry]).to_torch(torch.float64)  # built on the batch itself
+    assert "parts" not in batch._operators
     plan = KernelPlan(FieldType("0 + 1"), FieldType("0 + 1"), rings=2, band_limit=None)
     cpu = torch.device("cpu")
     whole = gauge_operators(batch, plan, None, "mean", torch.float64, cpu)
@@ -200,3 +201,38 @@ def test_batched_geometry_builds_block_diagonal_operators(disc_geometry, torus_g
                 for s, g in zip(singles, parts)
             ]
             torch.testing.assert_close(a, torch.block_diag(*blocks), atol=0, rtol=0)
+
+
+def test_a_batch_of_torch_geometries_assembles_its_operators_from_its_meshes(
+    disc_geometry, torus_geometry, mobius_geometry, monkeypatch
+):
+    """Geometry.batch of torch meshes keeps them; the batch's operators are their operators put
+    block-diagonally, equal to the ones built on the whole batch, and a new batch of the same
+    meshes builds nothing."""
+    meshes = [g.to_torch(torch.float64) for g in (disc_geometry, mobius_geometry, torus_geometry)]
+    scratch = Geometry.batch([g.numpy() for g in meshes]).to_torch(torch.float64)
+    plan = KernelPlan(T_IN, T_OUT, rings=2, band_limit=None)
+    cpu = torch.device("cpu")
+    builds = []
+    real = ops_module._Builder.matrix
+    monkeypatch.setattr(
+        ops_module._Builder, "matrix", lambda self, *a: builds.append(self.geometry.name) or real(self, *a)
+    )
+    expected = gauge_operators(scratch, plan, None, "mean", torch.float64, cpu)
+    n_matrices = len(builds)
+    batch = Geometry.batch([meshes[0], Geometry.batch(meshes[1:])])  # nested batches are flattened
+    assert batch._operators["parts"] == tuple(meshes)
+    assembled = gauge_operators(batch, plan, None, "mean", torch.float64, cpu)
+    assert len(builds) == 4 * n_matrices  # the three meshes', once each
+    for group_e, group_a in zip(expected, assembled):
+        for e, a in zip(group_e, group_a):
+            for mine, theirs in zip(a, e):  # index arrays as int64 (their dtypes follow the sizes)
+                mine, theirs = (t if t.is_floating_point() else t.long() for t in (mine, theirs))
+                torch.testing.assert_close(mine, theirs, atol=0, rtol=0)
+    again = Geometry.batch([meshes[2], meshes[0]])  # another batch of known meshes: nothing built
+    conv = GaugeConv(T_IN, T_OUT).double()
+    x = torch.randn(again.n_vertices, T_IN.dim, dtype=torch.float64)
+    y = conv(x, again)
+    assert len(builds) == 4 * n_matrices
+    reference = conv(x, Geometry.batch([meshes[2].numpy(), meshes[0].numpy()]).to_torch(torch.float64))
+    torch.testing.assert_close(y, reference, atol=0, rtol=0)

@@ -8,12 +8,14 @@ same order; per-mesh targets are stacked. The result pickles (DataLoader workers
 
 **The same mesh is the same geometry object.** GaugeConv keeps the sparse operators it builds on
 the geometry object (docs/layers.md), so a new object every step would rebuild them every step
-(about 2-3x the step's time). A batch of one sample from an in-memory dataset is therefore
-converted once and kept on the sample's geometry (in its private store, never pickled), and
-:meth:`MeshBatch.to` and :meth:`MeshBatch.pin_memory` keep their results on the geometry they
-start from: a loop over the dataset builds every mesh's operators once, on CPU or GPU. Batches of
-several meshes are new objects (the combinations change with shuffling) and pay the build at every
-step; memory: the kept operators are about 5 kB per vertex per distinct layer signature.
+(about 2-3x the step's time). Every sample's geometry is therefore converted to torch once and
+kept on the sample's (numpy) geometry, in its private store (never pickled); a batch of one is
+that torch geometry, a batch of several is :meth:`Geometry.batch` of them, which assembles its
+operators from theirs; :meth:`MeshBatch.to` and :meth:`MeshBatch.pin_memory` keep their results
+likewise. So a loop over an in-memory dataset builds every mesh's operators once, on CPU or GPU,
+whatever the batches. Memory: the kept operators, about 5 kB per vertex per distinct layer
+signature, for the whole dataset (:func:`gaugeconv.nn.clear_operators` frees them). Samples from
+DataLoader worker processes arrive as copies and are converted (and their operators built) anew.
 """
 
 from __future__ import annotations
@@ -38,13 +40,17 @@ def _kept(geometry: Geometry, key: tuple, make):
 
 
 def _map_geometry(geometry: Geometry, fn) -> Geometry:
-    """``fn`` applied to every tensor of a torch Geometry, its levels and pooling maps."""
-    return replace(
+    """``fn`` applied to every tensor of a torch Geometry, its levels and pooling maps. The result
+    takes its operators from the geometry it came from (or from that batch's meshes), where they
+    are kept per device: a moved copy builds nothing its source has already built."""
+    out = replace(
         geometry,
         **{name: fn(getattr(geometry, name)) for name in ARRAYS},
         levels=tuple(_map_geometry(level, fn) for level in geometry.levels),
         pools=tuple(replace(p, **{k: fn(getattr(p, k)) for k in POOL_ARRAYS}) for p in geometry.pools),
     )
+    out._operators["parts"] = geometry._operators.get("parts", (geometry,))
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,11 +139,12 @@ def collate(samples, dtype: torch.dtype = torch.float32) -> MeshBatch:
     samples = list(samples)
     if not samples:
         raise ValueError("collate needs at least one sample")
-    if len(samples) == 1:  # the same mesh again: the same torch geometry (see the module docstring)
-        one = samples[0].geometry
-        geometry = _kept(one, ("collate", dtype), lambda: Geometry.batch([one]).to_torch(dtype))
-    else:
-        geometry = Geometry.batch([s.geometry for s in samples]).to_torch(dtype)
+    # the same mesh again is the same torch geometry; a batch of several is made of those (see the
+    # module docstring)
+    meshes = [
+        _kept(s.geometry, ("collate", dtype), lambda s=s: Geometry.batch([s.geometry]).to_torch(dtype)) for s in samples
+    ]
+    geometry = meshes[0] if len(meshes) == 1 else Geometry.batch(meshes)
     kind = samples[0].target_kind
     sizes = [s.geometry.n_vertices for s in samples]
     faces = [s.geometry.n_faces for s in samples]

@@ -20,7 +20,9 @@ dies with the object (it is never saved, copied or pickled). It holds
 * the results of the layers' checks of the geometry.
 
 So a layer builds nothing on a geometry it has seen, layers with the same input orders share
-their operators, and a loop over a dataset never rebuilds (and never evicts) anything.
+their operators, and a loop over a dataset never rebuilds (and never evicts) anything. A batch of
+torch geometries (:meth:`Geometry.batch`) and a moved copy keep the geometries they were made of
+under ``"parts"``: their matrices are those of the parts, put block-diagonally.
 
 **How they are built** (:func:`gauge_operators`): in O(E) memory and time per matrix, without
 sorting nonzeros. One argsort of the E edges per direction (kept on the geometry) orders them by
@@ -156,8 +158,13 @@ def _store(geometry) -> dict:
 
 def clear_operators(geometry) -> None:
     """Free the operators (and check results) the layers keep on ``geometry``; they are rebuilt
-    on its next use. Only needed to bound memory, e.g. when inference on a large mesh is done."""
-    _store(geometry).clear()
+    on its next use. Only needed to bound memory, e.g. when inference on a large mesh is done.
+    (A batch's meshes keep theirs: clear those one by one.)"""
+    store = _store(geometry)
+    parts = store.get("parts")
+    store.clear()
+    if parts is not None:
+        store["parts"] = parts
 
 
 def operator_nbytes(geometry) -> int:
@@ -395,24 +402,64 @@ class _Builder:
         return SparseOperator(crow, col, values, crow_t, col_t, values_t)
 
 
+def _concatenate_structure(structures, sizes, width: int) -> tuple:
+    """(crow, col) of the block-diagonal matrix of the parts' ``structures`` (crow, col), whose
+    column counts are ``size * width``."""
+    total = sum(int(col.shape[0]) for _, col in structures)
+    dtype = _index_dtype(max(total, sum(sizes) * width))
+    crows, cols, nnz, first = [], [], 0, 0
+    for (crow, col), n in zip(structures, sizes):
+        crows.append(crow[:-1].to(dtype) + nnz)
+        cols.append(col.to(dtype) + first)
+        nnz, first = nnz + int(col.shape[0]), first + n * width
+    crows.append(torch.full((1,), nnz, dtype=dtype, device=crows[0].device))
+    return torch.cat(crows), torch.cat(cols)
+
+
+def _concatenate(geometry, parts, ops: list, nb: int, k: int, device) -> SparseOperator:
+    """The operator of a batch from its meshes' operators (block diagonal): values concatenated,
+    CSR index arrays offset (kept on the batch per block shape, like :func:`_structure`'s)."""
+    store, sizes = _store(geometry), [p.n_vertices for p in parts]
+    key, key_t = ("csr", str(device), nb, k), ("csr_t", str(device), k, nb)
+    if key not in store:
+        store[key] = _concatenate_structure([(op.crow, op.col) for op in ops], sizes, k)
+    if key_t not in store:
+        store[key_t] = _concatenate_structure([(op.crow_t, op.col_t) for op in ops], sizes, nb)
+    values = torch.cat([op.values for op in ops])
+    values_t = torch.cat([op.values_t for op in ops])
+    return SparseOperator(*store[key], values, *store[key_t], values_t)
+
+
+def _matrix(geometry, g, blocks: tuple, rings: int, radius, aggr: str, dtype, device, builders: dict):
+    """The operator of input group ``g`` for ``blocks`` on ``geometry``, kept on it under its own
+    key (input kind, blocks, rings, radius, aggregation, dtype, device), so that layers whose plans
+    share (input kind, output order) pairs, e.g. a lifting layer and the hidden ones, share it.
+    A batch of torch geometries assembles it from its meshes' (each built once and kept)."""
+    store = _store(geometry)
+    key = ("matrix", g.kind, blocks, rings, radius, aggr, dtype, str(device))
+    if key not in store:
+        parts = store.get("parts")
+        if parts:
+            ops = [_matrix(p, g, blocks, rings, radius, aggr, dtype, device, builders) for p in parts]
+            store[key] = ops[0] if len(ops) == 1 else _concatenate(geometry, parts, ops, len(blocks), g.k, device)
+        else:
+            if id(geometry) not in builders:
+                builders[id(geometry)] = _Builder(geometry, rings, radius, aggr, dtype, device)
+            store[key] = builders[id(geometry)].matrix(g, blocks)
+    return store[key]
+
+
 @torch.no_grad()
 def _build(geometry, plan: KernelPlan, radius, aggr: str, dtype, device) -> list:
-    """The operators of ``plan``; every matrix is kept on the geometry under its own key (input kind,
-    blocks, rings, radius, aggregation, dtype, device), so that layers whose plans share some
-    (input kind, output order) pairs, e.g. a lifting layer and the hidden ones, share those."""
-    store = _store(geometry)
-    builder = _Builder(geometry, plan.rings, radius, aggr, dtype, device)
-    ops = []
-    for g in plan.groups:
-        pairs = []
-        for b0, b1 in g.out_range.values():
-            blocks = tuple(g.blocks[b0:b1])
-            key = ("matrix", g.kind, blocks, plan.rings, radius, aggr, dtype, str(device))
-            if key not in store:
-                store[key] = builder.matrix(g, blocks)
-            pairs.append(store[key])
-        ops.append(pairs)
-    return ops
+    """The operators of ``plan``: per input group, one per output order it feeds (:func:`_matrix`)."""
+    builders = {}  # one per geometry (the batch's meshes each have theirs), for this build only
+    return [
+        [
+            _matrix(geometry, g, tuple(g.blocks[b0:b1]), plan.rings, radius, aggr, dtype, device, builders)
+            for b0, b1 in g.out_range.values()
+        ]
+        for g in plan.groups
+    ]
 
 
 def gauge_operators(geometry, plan: KernelPlan, radius, aggr: str, dtype, device) -> list:
