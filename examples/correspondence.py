@@ -21,8 +21,11 @@ Models (:class:`gaugeconv.models.GaugeResNet`, per-vertex invariant head with V 
 isotropic), each on ``xyz`` (the coordinates) or ``intrinsic`` inputs (heat kernel signature and
 curvatures: invariant to rotations).
 
-Run ``python examples/correspondence.py`` (stand-in, about 12 minutes on 2 CPU cores),
+Run ``python examples/correspondence.py`` (stand-in, about 12 minutes on 2 quiet CPU cores),
 ``python examples/correspondence.py --root /data/MPI-FAUST`` (FAUST), ``--quick`` (a smoke run).
+The first model's correspondence on a test shape is drawn to ``--picture`` (default
+``out/correspondence.png``; :func:`write_picture`): every vertex coloured by the template position
+it is matched to, next to the true colouring and the geodesic error.
 """
 
 from __future__ import annotations
@@ -262,26 +265,60 @@ def evaluate(pairs, distance_of):
     return correspondence_accuracy(true, pred), error_curve(errors, RADII)
 
 
+def write_picture(path, geometry, reference, true, predicted, errors, title):
+    """Three panels of one PNG: the shape coloured by the template positions of its vertices'
+    true matches (RGB = normalised x, y, z of the template), the same for the predicted matches
+    (a right match repeats the colour), and the geodesic error per vertex.
+
+    Parameters
+    ----------
+    geometry : the test shape's Geometry
+    reference : (V, 3) the template's vertex positions
+    true, predicted : (V,) template vertex of each vertex
+    errors : (V,) geodesic error of each prediction (units of sqrt(area))
+    """
+    from functools import partial
+
+    from gaugeconv import viz
+
+    colours = (reference - reference.min(0)) / np.maximum(np.ptp(reference, axis=0), 1e-12)
+    exact = float(np.mean(true == predicted))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    viz.plot_panels(
+        [
+            partial(viz.plot_colors, geometry, colours[true], title="true match (template xyz as RGB)"),
+            partial(viz.plot_colors, geometry, colours[predicted], title=f"{title}: {100 * exact:.0f}% exact"),
+            partial(viz.plot_scalar, geometry, errors, "geodesic error / sqrt(area)", cmap="magma_r"),
+        ],
+        screenshot=path,
+    )
+
+
 # ------------------------------------------------------------------------------ main
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", help="MPI-FAUST folder (else: the procedural stand-in)")
     parser.add_argument("--quick", action="store_true", help="smoke run: a few small shapes, one epoch")
     parser.add_argument("--shapes", type=int, default=None, help="stand-in shapes (default 200: 160 train, 40 test)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 3, quick 1)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 2, quick 1)")
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--models", default="gauge,isotropic", help="comma-separated: gauge, isotropic")
     parser.add_argument("--inputs", default="intrinsic,xyz", help="comma-separated: intrinsic, xyz")
     parser.add_argument("--cache", default=None, help="preprocessing cache folder (default: in memory)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--picture",
+        default="out/correspondence.png",
+        help="PNG of the first model's matches on a test shape ('' for none)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     start, cpu_start = time.perf_counter(), time.process_time()
     log = lambda line: print(line, flush=True)  # noqa: E731
     log(f"torch {torch.__version__}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f} at start")
-    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 3)
+    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 2)
     geodesic_method = "heat"
     try:
         import potpourri3d  # noqa: F401
@@ -358,6 +395,15 @@ def main(argv=None) -> int:
                 if name != "train"
             }
             rows.append((kind, inputs_name, n_params, seconds, results))
+            if args.picture and len(rows) == 1:  # the first model, on the first shape of the last test set
+                test = data[[n for n in data if n != "train"][-1]]
+                true, predicted = predict(model, test, stats)[0]
+                reference = template.vertices if template is not None else data["train"].geometry(0).vertices
+                errors = distance_of(test)(0, true, predicted)
+                write_picture(
+                    args.picture, test.geometry(0), reference, true, predicted, errors, f"{kind} / {inputs_name}"
+                )
+                log(f"  picture -> {args.picture} ({kind} / {inputs_name} on {test.name(0)})")
     names = [n for n in sets if n != "train"]
     header = "| model | inputs | params | train s | " + " | ".join(f"acc@0 {n}" for n in names)
     header += " | " + " | ".join(f"<= {r}" for r in RADII[1:]) + f" ({names[-1]}) |"

@@ -25,7 +25,8 @@ Run ``python examples/segmentation.py`` (U-Nets, a few minutes on 2 CPU cores),
 ``python examples/segmentation.py --models gauge-flat,conditional --train 4 --test 4 --steps 60``
 (conditional message passing against GaugeConv), ``--quick`` for a smoke run of all four, or data-parallel
 ``torchrun --standalone --nproc_per_node 2 examples/segmentation.py`` (:mod:`gaugeconv.distributed`:
-gloo on CPU, NCCL on GPUs).
+gloo on CPU, NCCL on GPUs). The first model's predictions on a rotated test mesh, next to the ground
+truth, are drawn to ``--picture`` (default ``out/segmentation.png``; :func:`write_picture`).
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ import torch.nn.functional as F
 from gaugeconv import FieldType, load_mesh, make_mesh
 from gaugeconv import distributed as dist
 from gaugeconv.data import MeshDataset, collate, transfer_labels
-from gaugeconv.mesh import components
 from gaugeconv.models import GaugeUNet
 from gaugeconv.nn import ConditionalGaugeConv, GaugeConv, NormNonlinearity
+from gaugeconv.topology import components
 
 CLASSES = ("body", "eyes+mandibles", "antennae", "front legs", "middle legs", "hind legs")
 ANT = Path(__file__).resolve().parents[1] / "meshes" / "ant.obj"
@@ -266,6 +267,40 @@ def accuracy(model, key, samples):
     return float((pred == data["y"]).double().mean())
 
 
+# ------------------------------------------------------------------------------------------ picture
+@torch.no_grad()
+def write_picture(path, model, key, name, dataset, index=0):
+    """The model's predicted parts on test mesh ``index`` next to the ground truth and the input
+    it saw most of (mean curvature), as three panels of one PNG (:func:`gaugeconv.viz.plot_panels`)."""
+    from functools import partial
+
+    from gaugeconv import viz
+
+    model.eval()
+    data = batch([dataset[index]])
+    predicted = model(data[key], data["geometry"]).argmax(-1).numpy()
+    model.train()
+    truth, geometry = dataset[index].y, dataset.geometry(index)
+    correct = float(np.mean(predicted == truth))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    viz.plot_panels(
+        [
+            partial(viz.plot_scalar, geometry, dataset[index].x[:, 2], "mean curvature (input)"),
+            partial(
+                viz.plot_labels,
+                geometry,
+                predicted,
+                CLASSES,
+                legend=False,
+                title=f"{name}: {100 * correct:.1f}% correct",
+            ),
+            partial(viz.plot_labels, geometry, truth, CLASSES, title="ground truth"),
+        ],
+        screenshot=path,
+    )
+    return correct
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (seconds)")
@@ -276,6 +311,9 @@ def main(argv=None) -> None:
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
+    parser.add_argument(
+        "--picture", default="out/segmentation.png", help="PNG of the first model's test predictions ('' for none)"
+    )
     parser.add_argument(
         "--models",
         default=None,
@@ -303,7 +341,7 @@ def main(argv=None) -> None:
         f"({min(sizes)}-{max(sizes)} vertices, {args.levels} coarse levels), {info.world_size} process(es), "
         f"data {time.perf_counter() - start:.1f} s",
     )
-    rows = []
+    rows, trained = [], None
     torch.manual_seed(args.seed)  # the same initialisation on every rank (DDP broadcasts rank 0's anyway)
     chosen = (args.models or ("gauge,isotropic,gauge-flat,conditional" if args.quick else "gauge,isotropic")).split(",")
     for name, (model, key) in make_models(args.levels).items():
@@ -315,11 +353,16 @@ def main(argv=None) -> None:
         seconds = time.perf_counter() - t0
         accs = [accuracy(model, key, data) for data in (train_set, test_aligned, test_rotated)]
         rows.append((name, n_params(model), *accs, seconds))
+        trained = trained or (model, key, name)
         dist.print0(info, f"    accuracy train {accs[0]:.3f}, test aligned {accs[1]:.3f}, rotated {accs[2]:.3f}")
     dist.print0(info, "\n| model | parameters | train acc | test acc (aligned) | test acc (rotated) | train time |")
     dist.print0(info, "|---|---:|---:|---:|---:|---:|")
     for name, n, a, b, c, s in rows:
         dist.print0(info, f"| {name} | {n} | {a:.3f} | {b:.3f} | {c:.3f} | {s:.0f} s |")
+    if args.picture and trained is not None and info.rank == 0:
+        model, key, name = trained
+        write_picture(args.picture, model, key, name, test_rotated)
+        print(f"picture -> {args.picture} ({name} on a rotated test mesh, next to the ground truth)")
     dist.cleanup()
 
 

@@ -50,7 +50,7 @@ from torch import nn
 from gaugeconv import FieldType, Geometry, make_mesh, preprocess, shapes
 from gaugeconv import distributed as dist
 from gaugeconv.models import GaugeResNet
-from gaugeconv.nn import OperatorCache, global_pool
+from gaugeconv.nn import global_pool
 from gaugeconv.testing import random_gauge
 
 CLASSES = ("sphere", "torus", "cylinder", "disc", "mobius", "box", "capsule", "cone")
@@ -226,12 +226,10 @@ class IsotropicNet(nn.Module):
 
 def gauge_network(c_in: int, hidden: FieldType, depth: int, n_classes: int, head_width: int) -> GaugeResNet:
     """:class:`gaugeconv.models.GaugeResNet` on ``c_in`` invariant inputs, gated nonlinearities,
-    mean pooling. Training cycles through a fixed list of batched geometries, so the layers share
-    one operator cache that keeps every geometry's operators (otherwise each step would rebuild
-    them, several times the cost of a forward pass)."""
+    mean pooling. Training cycles through a fixed list of batched geometries, each of which keeps
+    the sparse operators the layers build on it, so they are built once."""
     in_type = FieldType(f"{c_in}x0", group=hidden.group)
-    cache = OperatorCache(max_geometries=None)
-    return GaugeResNet(in_type, hidden, n_classes, depth=depth, pool="mean", head_width=head_width, cache=cache)
+    return GaugeResNet(in_type, hidden, n_classes, depth=depth, pool="mean", head_width=head_width)
 
 
 def n_params(model: nn.Module) -> int:

@@ -10,7 +10,7 @@ from .fileformat import load as load_geometry
 from .fileformat import save as save_geometry
 from .groups import FieldType
 from .mesh import Mesh, MeshError, load_mesh, make_mesh, save_mesh
-from .preprocessing import preprocess
+from .preprocessing import PreprocessOptions, preprocess
 
 __version__ = "0.1.0"
 
@@ -22,6 +22,7 @@ __all__ = [
     "Mesh",
     "MeshError",
     "PoolMap",
+    "PreprocessOptions",
     "load_geometry",
     "load_mesh",
     "make_mesh",

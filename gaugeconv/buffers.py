@@ -26,7 +26,7 @@ Scalars: ``orientable`` (bool), ``structure_group`` ("SO2" or "O2"), ``n_compone
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -60,6 +60,7 @@ META = (
     "graph_sizes",
     "radius",
     "coarsening",
+    "options",
 )
 #: Array fields of :class:`PoolMap` and their numpy dtypes.
 POOL_ARRAYS = {
@@ -259,10 +260,20 @@ class Geometry:
     #: how a coarse level's vertices were chosen: "subdivision", "grid", "sample" or "given"
     #: (:mod:`gaugeconv.preprocessing.coarsening`); empty for a mesh
     coarsening: str = ""
+    #: the preprocessing options that made this geometry (:func:`gaugeconv.preprocess`: levels,
+    #: ratio, radius, coarsening, orientation; the CLI adds repair), saved in the file so that an
+    #: output or a cache entry can be checked against the options asked for; empty for a level
+    options: dict = field(default_factory=dict)
     #: coarse levels 1..K (Geometry objects without faces) and the K PoolMaps between
     #: consecutive levels (:mod:`gaugeconv.preprocessing.hierarchy`); empty unless preprocessed with levels
     levels: tuple = ()
     pools: tuple = ()
+    #: what the layers build for this object (sparse operators, checks; :mod:`gaugeconv.nn.operators`):
+    #: private, it lives and dies with the object and is never saved, copied, pickled or compared
+    _operators: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_operators": {}}
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -329,6 +340,7 @@ class Geometry:
             name=f"batch({len(geometries)})" if len(geometries) > 1 else geometries[0].name,
             graph_sizes=sizes,
             radius=max(float(g.radius) for g in geometries),
+            options=geometries[0].options if all(g.options == geometries[0].options for g in geometries) else {},
             levels=tuple(cls.batch([g.levels[k] for g in geometries]) for k in range(n_levels)),
             pools=tuple(PoolMap.batch([g.pools[k] for g in geometries]) for k in range(n_levels)),
         )

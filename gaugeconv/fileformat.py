@@ -1,31 +1,27 @@
-"""The geometry file: a versioned ``.npz`` (no pickle) and the one atomic writer of the package.
+"""The geometry file: a versioned ``.npz`` (no pickle), written through :func:`~gaugeconv.atomic.atomic_write`.
 
 Layout (``docs/file_format.md``): every array of :class:`~gaugeconv.buffers.Geometry` under its own
 name, coarse levels as ``level{k}/<array>`` and pooling maps as ``pool{k}/<array>`` (k = 1..K), and a
 JSON header (``__header__``, bytes) with the format name, :data:`FORMAT_VERSION` and the metadata.
 Loading never unpickles and checks the header, the version and every shape.
 
-:func:`atomic_write` is how gaugeconv writes any file (geometry files, meshes, pictures): into a
-temporary file in the target folder, then one rename, so a failure or an interrupt never leaves a
-partial file behind.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 
 import numpy as np
 
+from .atomic import atomic_write
 from .buffers import ARRAYS, META, POOL_ARRAYS, Geometry, PoolMap
+from .errors import GeometryFileError
 
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "GeometryFileError",
-    "atomic_write",
     "check_meta",
     "check_values",
     "load",
@@ -36,67 +32,16 @@ __all__ = [
 #: Version of the saved file layout; bumped whenever a key or its meaning changes (2: ``source_index``,
 #: weighted pooling maps ``pool{k}/weight``, the header entries ``radius`` and ``coarsening``).
 FORMAT_VERSION = 2
-#: Temporary files of :func:`atomic_write` are named ``<prefix><process id>-<random><suffix>``.
-TEMPORARY_PREFIX = ".tmp-"
 #: The ``format`` entry of every header.
 FORMAT_NAME = "gaugeconv.geometry"
-
-
-class GeometryFileError(ValueError):
-    """A geometry file that cannot be loaded (wrong format, version or content)."""
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_write(path, suffix: str = ""):
-    """Write ``path`` atomically: yields the name of a temporary file in the same folder (named
-    after the writing process, see :func:`remove_temporaries`); when the
-    block ends without an exception it is given normal permissions (``0666 & ~umask``) and renamed
-    onto ``path``; otherwise it is removed and ``path`` is untouched.
-
-    Example
-    -------
-    >>> with atomic_write("out/a.npz", suffix=".npz") as tmp:
-    ...     np.savez(tmp, x=np.zeros(3))
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f"{TEMPORARY_PREFIX}{os.getpid()}-", suffix=suffix, dir=directory)
-    os.close(fd)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def remove_temporaries(directories, pids) -> None:
-    """Remove the temporary files that processes ``pids`` left in ``directories`` (processes that
-    were killed inside :func:`atomic_write`, e.g. worker processes stopped by Ctrl-C)."""
-    prefixes = tuple(f"{TEMPORARY_PREFIX}{pid}-" for pid in pids)
-    for directory in set(directories):
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            continue
-        for name in names:
-            if name.startswith(prefixes):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(directory, name))
 
 
 def _json_value(value):
     """Metadata as JSON-friendly plain values (tuples as lists, numpy scalars as Python)."""
     if isinstance(value, (tuple, list)):
         return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -248,6 +193,7 @@ _META_TYPES = {
     "graph_sizes": list,
     "radius": (int, float),
     "coarsening": str,
+    "options": dict,
 }
 
 
@@ -257,7 +203,9 @@ def check_meta(entry: dict, where: str) -> dict:
     for key, value in meta.items():
         kind = _META_TYPES[key]
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            what = {bool: "true or false", int: "an integer", str: "a string", list: "a list"}.get(kind, "a number")
+            what = {bool: "true or false", int: "an integer", str: "a string", list: "a list", dict: "an object"}.get(
+                kind, "a number"
+            )
             raise GeometryFileError(f"{where}: header entry {key!r} must be {what}, got {value!r:.40}")
     if meta.get("structure_group", "SO2") not in ("SO2", "O2"):
         raise GeometryFileError(f"{where}: header entry 'structure_group' must be 'SO2' or 'O2'")

@@ -15,18 +15,15 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse import csgraph
+
+from .errors import MeshError
+from .topology import components, corner_fans, half_edges
 
 __all__ = [
-    "HalfEdges",
     "MESH_SUFFIXES",
     "Mesh",
     "MeshError",
     "SAVE_SUFFIXES",
-    "components",
-    "corner_fans",
-    "half_edges",
     "load_mesh",
     "make_mesh",
     "save_mesh",
@@ -36,124 +33,6 @@ __all__ = [
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
 #: File suffixes :func:`save_mesh` writes.
 SAVE_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb")
-
-
-class MeshError(ValueError):
-    """A mesh that gaugeconv cannot use, with a message saying what is wrong and what to do."""
-
-
-@dataclass(frozen=True)
-class HalfEdges:
-    """Undirected edges of a triangle list and the half-edges (face sides) on them.
-
-    Half-edge ``h = 3 f + i`` runs from ``faces[f, i]`` to ``faces[f, (i + 1) % 3]``.
-
-    Attributes
-    ----------
-    edges : (E_u, 2) int64, each undirected edge ``(u, w)`` with ``u < w``, sorted
-    edge_of : (3F,) int64, the undirected edge of each half-edge
-    count : (E_u,) int64, how many half-edges (faces) lie on each edge
-    partner : (3F,) int64, the other half-edge on the same edge; -1 on the boundary (and
-        arbitrary among the others where more than two faces meet, which validation rejects)
-    """
-
-    edges: np.ndarray
-    edge_of: np.ndarray
-    count: np.ndarray
-    partner: np.ndarray
-
-
-_CHUNK = 1 << 14  # faces per block in blocked loops: their temporaries stay in cache
-
-
-def _argsort_int(key: np.ndarray, bound: int):
-    """``(order, key[order])`` for non-negative int64 keys below ``bound``; ``key`` is overwritten.
-
-    Packs the index into the key when it fits in 63 bits, so numpy's (much faster) plain
-    sort does the work of an argsort.
-    """
-    n = key.size
-    if bound * n < 2**63:
-        packed = key
-        packed *= n
-        packed += np.arange(n, dtype=np.int64)
-        packed.sort()
-        order = np.empty_like(packed)
-        np.divmod(packed, n, out=(packed, order))
-        return order, packed
-    order = np.argsort(key, kind="stable")
-    return order, key[order]
-
-
-def half_edges(faces: np.ndarray, n_vertices: int) -> HalfEdges:
-    """Group the half-edges of ``faces (F, 3)`` by undirected edge (one sort, vectorised)."""
-    n_half = faces.size
-    # key of the undirected edge of each half-edge (u, w): min * n + max = min * (n - 1) + u + w
-    key = np.empty((len(faces), 3), dtype=np.int64)
-    for start in range(0, len(faces), _CHUNK):
-        src = faces[start : start + _CHUNK]
-        dst = src[:, [1, 2, 0]]
-        out = key[start : start + _CHUNK]
-        np.minimum(src, dst, out=out)
-        out *= n_vertices - 1
-        out += src
-        out += dst
-    order, sorted_key = _argsort_int(key.reshape(-1), n_vertices**2)
-    del key
-    new = np.empty(n_half, dtype=bool)
-    new[0] = True
-    np.not_equal(sorted_key[1:], sorted_key[:-1], out=new[1:])
-    starts = np.flatnonzero(new)
-    uniq = sorted_key[starts]
-    del sorted_key
-    rank = np.cumsum(new)
-    rank -= 1
-    edge_of = np.empty(n_half, dtype=np.int64)
-    edge_of[order] = rank
-    del rank
-    count = np.diff(np.append(starts, n_half))
-    partner = np.full(n_half, -1, dtype=np.int64)
-    i = np.flatnonzero(~new)  # the second (or later) half-edge of an edge
-    second = order[i]
-    i -= 1
-    first = order[i]
-    partner[second] = first
-    partner[first] = second
-    edges = np.empty((uniq.size, 2), dtype=np.int64)
-    np.divmod(uniq, n_vertices, out=(edges[:, 0], edges[:, 1]))
-    return HalfEdges(edges=edges, edge_of=edge_of, count=count, partner=partner)
-
-
-def corner_fans(faces: np.ndarray, he: HalfEdges) -> np.ndarray:
-    """Label each corner ``3 f + i`` with the fan it belongs to at its vertex.
-
-    Two corners at the same vertex are in one fan when their faces share an edge at that
-    vertex. A manifold vertex has exactly one fan; a vertex where several fans meet only at
-    the vertex (a "bowtie") has more. Requires every edge to have at most two faces.
-
-    Returns
-    -------
-    labels : (3F,) int64, fan labels (globally unique, arbitrary order)
-    """
-    n_corners = faces.size
-    h1 = np.flatnonzero(he.partner > np.arange(n_corners))
-    h2 = he.partner[h1]
-    nxt1 = h1 - h1 % 3 + (h1 % 3 + 1) % 3
-    nxt2 = h2 - h2 % 3 + (h2 % 3 + 1) % 3
-    flat = faces.reshape(-1)
-    same = flat[h1] == flat[h2]  # both half-edges point the same way: faces disagree
-    a = np.concatenate([h1, nxt1])
-    b = np.concatenate([np.where(same, h2, nxt2), np.where(same, nxt2, h2)])
-    graph = sparse.coo_matrix((np.ones(a.size, np.int8), (a, b)), shape=(n_corners,) * 2)
-    return csgraph.connected_components(graph, directed=False)[1]
-
-
-def components(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray]:
-    """Connected components of the vertices of ``faces``: ``(count, labels (V,))``."""
-    a = faces.reshape(-1)
-    b = np.roll(faces, -1, axis=1).reshape(-1)
-    graph = sparse.coo_matrix((np.ones(a.size, np.int8), (a, b)), shape=(n_vertices,) * 2)
-    return csgraph.connected_components(graph, directed=False)
 
 
 def _unit_sides(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -484,14 +363,14 @@ def save_mesh(mesh: Mesh, path) -> None:
     with 15 significant digits, PLY, GLB and STL in float32 as trimesh writes them. Only
     positions are stored: a mesh with intrinsic ``lengths`` loses them (save its preprocessed
     Geometry instead). The file appears complete or not at all
-    (:func:`gaugeconv.fileformat.atomic_write`); a missing parent folder is created.
+    (:func:`gaugeconv.atomic.atomic_write`); a missing parent folder is created.
 
     Parameters
     ----------
     mesh : Mesh
     path : str or os.PathLike, ending in one of :data:`SAVE_SUFFIXES`
     """
-    from .fileformat import atomic_write
+    from .atomic import atomic_write
     from .meshfile import write_mesh_file
 
     path = _path(path)

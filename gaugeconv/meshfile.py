@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from .mesh import MeshError
+from .errors import MeshError
 
 __all__ = ["read_mesh_file", "read_obj", "write_mesh_file"]
 

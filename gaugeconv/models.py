@@ -24,7 +24,6 @@ from .nn import (
     GaugeConv,
     InvariantReadout,
     NormNonlinearity,
-    OperatorCache,
     RegularNonlinearity,
     TransportPool,
     TransportUnpool,
@@ -54,7 +53,7 @@ class GaugeResBlock(nn.Module):
     Parameters
     ----------
     field_type : FieldType of input and output
-    rings, band_limit, radius, cache : passed to both GaugeConv
+    rings, band_limit, radius : passed to both GaugeConv
     nonlinearity : "gated", "norm" or "regular" (``samples`` sampled rotations)
     """
 
@@ -66,11 +65,10 @@ class GaugeResBlock(nn.Module):
         nonlinearity: str = "gated",
         samples: int = 15,
         radius: float | None = None,
-        cache: OperatorCache | None = None,
     ):
         super().__init__()
         self.in_type = self.out_type = field_type
-        kw = {"rings": rings, "band_limit": band_limit, "radius": radius, "cache": cache}
+        kw = {"rings": rings, "band_limit": band_limit, "radius": radius}
         self.act = _nonlinearity(nonlinearity, field_type, samples)
         self.conv1 = GaugeConv(field_type, self.act.in_type, **kw)
         self.norm = FieldBatchNorm(self.act.in_type)
@@ -101,9 +99,9 @@ class GaugeResNet(nn.Module):
     pool : "mean", "max", "area" or None; with a pool the output is one row per mesh
         (``geometry.n_graphs``), without one row per vertex
     head_width : width of the MLP hidden layer of the invariant head
-    cache : the :class:`~gaugeconv.nn.OperatorCache` shared by all convolutions; default
-        ``OperatorCache()`` (latest geometry only); ``OperatorCache(max_geometries=None)`` keeps
-        every live geometry's operators, e.g. when training cycles through fixed batches
+
+    The convolutions with the same input type share their sparse operators, which every geometry
+    keeps for as long as it lives (:mod:`gaugeconv.nn.operators`).
 
     Shapes
     ------
@@ -127,14 +125,12 @@ class GaugeResNet(nn.Module):
         samples: int = 15,
         pool: str | None = "mean",
         head_width: int = 64,
-        cache: OperatorCache | None = None,
     ):
         super().__init__()
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
         self.in_type, self.hidden_type, self.out_type, self.pool = in_type, hidden_type, out_type, pool
-        # one operator cache for all convolutions: those with equal input types share operators
-        kw = {"rings": rings, "band_limit": band_limit, "radius": radius, "cache": cache or OperatorCache()}
+        kw = {"rings": rings, "band_limit": band_limit, "radius": radius}
         self.lift = GaugeConv(in_type, hidden_type, **kw)
         self.blocks = nn.ModuleList(
             GaugeResBlock(hidden_type, nonlinearity=nonlinearity, samples=samples, **kw) for _ in range(depth)

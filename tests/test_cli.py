@@ -11,7 +11,16 @@ import sys
 import numpy as np
 import pytest
 
-from gaugeconv import FORMAT_VERSION, load_geometry, load_mesh, preprocess, save_geometry, shapes
+from gaugeconv import (
+    FORMAT_VERSION,
+    PreprocessOptions,
+    load_geometry,
+    load_mesh,
+    preprocess,
+    save_geometry,
+    save_mesh,
+    shapes,
+)
 from gaugeconv.buffers import geometry_fields
 from gaugeconv.cli import main
 from gaugeconv.cli.preprocess import is_up_to_date, parse_shard
@@ -135,10 +144,12 @@ def test_up_to_date_requires_a_current_file_for_this_source(tmp_path, corpus):
     assert not is_up_to_date(src, target)  # missing
     target.write_bytes(b"garbage")
     assert not is_up_to_date(src, target)  # not a geometry file
-    save_geometry(preprocess(load_mesh(corpus[1])), target)
+    save_geometry(PreprocessOptions().build(corpus[1]), target)
     assert not is_up_to_date(src, target)  # another source (ico1.obj)
-    save_geometry(preprocess(load_mesh(src)), target)
+    save_geometry(PreprocessOptions().build(src), target)
     assert is_up_to_date(src, target)
+    for other in (dict(levels=1), dict(radius=1.5), dict(orientation="outward"), dict(repair=True)):
+        assert not is_up_to_date(src, target, PreprocessOptions(**other)), other  # made with other options
     with np.load(target) as data:
         arrays = {k: data[k] for k in data.files}
     arrays["__header__"] = np.frombuffer(
@@ -274,7 +285,7 @@ def test_shape_mobius_npz_keeps_the_flat_metric(tmp_path, capsys):
             r"error: icosahedron: --level must be an integer >= 0, got -1",
         ),
         (["shape", "cube", "-o", "c.obj"], r"invalid choice: 'cube'"),
-        (["preprocess", "x.obj"], r"required: -o/--output"),
+        (["preprocess", "x.obj"], r"one of the arguments -o/--output --cache is required"),
         (["preprocess", "x.obj", "-o", "y.npz", "--workers", "0"], r"expected a positive integer"),
         (["frobnicate"], r"invalid choice"),
         ([], r"required: COMMAND"),
@@ -333,10 +344,26 @@ def test_progress_bar_only_on_a_terminal(tmp_path, monkeypatch, capsys, corpus):
 def test_levels_count_is_part_of_up_to_date(tmp_path, capsys, corpus):
     src, out = corpus[2], tmp_path / "ico2.npz"  # ico2.ply, 162 vertices
     assert main(["preprocess", src, "-o", str(out)]) == 0
-    assert is_up_to_date(src, out) and not is_up_to_date(src, out, levels=1)
+    assert is_up_to_date(src, out) and not is_up_to_date(src, out, PreprocessOptions(levels=1))
     capsys.readouterr()
     assert main(["preprocess", src, "-o", str(out), "--levels", "1"]) == 0
     assert "up to date" not in capsys.readouterr().out
     loaded = load_geometry(out)
     assert len(loaded.levels) == 1 and 0 < loaded.levels[0].n_vertices < loaded.n_vertices
-    assert is_up_to_date(src, out, levels=1)
+    assert is_up_to_date(src, out, PreprocessOptions(levels=1))
+
+
+def test_radius_and_coarsening_flags_and_their_up_to_date_check(tmp_path, capsys):
+    src, out = tmp_path / "ico2.obj", tmp_path / "ico2.npz"
+    save_mesh(shapes.icosahedron(2), src)
+    argv = ["preprocess", str(src), "-o", str(out), "--levels", "1", "--coarsening", "subdivision"]
+    assert main([*argv, "--radius", "1.5"]) == 0
+    g = load_geometry(out)
+    assert g.radius > 0 and g.levels[0].coarsening == "subdivision" and g.levels[0].n_vertices == 42
+    assert g.options["radius"] == 1.5 and g.options["coarsening"] == "subdivision"
+    assert main([*argv, "--radius", "1.5"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert main(argv) == 0  # one-ring edges asked for now: recomputed
+    assert "up to date" not in capsys.readouterr().out and load_geometry(out).radius == 0.0
+    assert main([*argv, "--radius", "0"]) == 2
+    assert "radius must be None or a positive number" in capsys.readouterr().err

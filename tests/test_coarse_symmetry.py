@@ -19,7 +19,7 @@ from gaugeconv.testing import random_isometry, randomize_parameters
 def old_sampling(mesh, levels, ratio=4.0):
     """The former coarse vertices: farthest points in 3D (Euclidean), seeded with the lowest vertex
     index of every component, ties to the lowest index. A negative control only."""
-    from gaugeconv.mesh import components
+    from gaugeconv.topology import components
 
     b = compute_buffers(mesh)
     n = mesh.n_vertices

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from meshfiles import write_obj
 
-from gaugeconv import FORMAT_VERSION, load_geometry, load_mesh, preprocess, shapes
-from gaugeconv.data import MeshDataset, PreprocessOptions, cache_key, cache_path, load_or_build, preprocess_to_cache
+from gaugeconv import FORMAT_VERSION, PreprocessOptions, load_geometry, load_mesh, preprocess, shapes
+from gaugeconv.data import MeshDataset, cache_key, cache_path, load_or_build, preprocess_to_cache
 
 
 @pytest.fixture
@@ -23,10 +23,10 @@ def assert_same_geometry(a, b):
 
 
 def test_force_rebuilds_a_valid_entry(tmp_path, mesh_file):
-    path, built = preprocess_to_cache(mesh_file, tmp_path, levels=1)
-    assert built and not preprocess_to_cache(mesh_file, tmp_path, levels=1)[1]
+    path, built = preprocess_to_cache(mesh_file, tmp_path, PreprocessOptions(levels=1))
+    assert built and not preprocess_to_cache(mesh_file, tmp_path, PreprocessOptions(levels=1))[1]
     before = path.stat().st_mtime_ns
-    again, built = preprocess_to_cache(mesh_file, tmp_path, levels=1, force=True)
+    again, built = preprocess_to_cache(mesh_file, tmp_path, PreprocessOptions(levels=1), force=True)
     assert again == path and built and path.stat().st_mtime_ns >= before
     assert_same_geometry(load_geometry(path), preprocess(load_mesh(mesh_file), levels=1))
 
@@ -105,7 +105,7 @@ def test_invalid_mesh_writes_nothing(tmp_path):
 
 def _build_entry(args):
     path, cache = args
-    return preprocess_to_cache(path, cache, levels=1)[1]
+    return preprocess_to_cache(path, cache, PreprocessOptions(levels=1))[1]
 
 
 def test_concurrent_builders_leave_one_valid_entry(tmp_path, mesh_file):

@@ -162,3 +162,16 @@ def test_dataloader_with_workers_and_distributed_sampler(folder, tmp_path):
                 assert size == load_mesh(folder / name).n_vertices
             seen += batch.indices.tolist()
     assert sorted(set(seen)) == [0, 1, 2]  # the ranks cover the dataset (one index padded twice)
+
+
+def test_vertex_targets_follow_the_file_past_an_unreferenced_vertex(tmp_path):
+    """A file whose vertex 1 no face uses: the loaded mesh drops it, and the per-vertex targets
+    given for the file's 5 vertices still land on the right vertices (through source_index)."""
+    path = tmp_path / "gap.obj"
+    path.write_text("v 0 0 0\nv 9 9 9\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 3 4\nf 1 4 5\nf 1 5 3\nf 3 5 4\n")
+    targets = np.array([10, 11, 12, 13, 14])
+    with pytest.warns(UserWarning, match="unreferenced"):
+        sample = MeshDataset([path], [targets], target_kind="vertex")[0]
+    assert sample.geometry.n_vertices == 4
+    assert np.array_equal(np.asarray(sample.geometry.source_index), [0, 2, 3, 4])
+    assert np.array_equal(np.asarray(sample.y), [10, 12, 13, 14])

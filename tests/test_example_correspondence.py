@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pictures import check_in_frame, read_png
 
 from gaugeconv import preprocess
 
@@ -56,9 +57,14 @@ def test_poses_are_near_isometric_and_varied(example, template):
         )
 
 
-def test_quick_run_prints_the_table(example, capsys):
-    assert example.main(["--quick", "--threads", "1"]) == 0
+def test_quick_run_prints_the_table_and_draws_the_matches(example, capsys, tmp_path):
+    picture = tmp_path / "matches.png"
+    assert example.main(["--quick", "--threads", "1", "--picture", str(picture)]) == 0
     out = capsys.readouterr().out
+    pixels = read_png(picture)
+    width = pixels.shape[1] // 3
+    for k in range(3):  # true match, predicted match, error: each panel shows the shape
+        check_in_frame(pixels, (slice(0, int(0.75 * pixels.shape[0])), slice(k * width + 1, (k + 1) * width - 1)))
     rows = re.findall(r"^\| (gauge|isotropic) \| (intrinsic|xyz) \| \d+ \| \d+ \|((?: [01]\.\d{3} \|){6})$", out, re.M)
     assert len(rows) == 4, out
     assert "acc@0 test | acc@0 test rotated" in out

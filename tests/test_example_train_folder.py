@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from meshfiles import write_obj
 
-from gaugeconv import shapes
-from gaugeconv.data import PreprocessOptions, cache_path, preprocess_to_cache
+from gaugeconv import PreprocessOptions, shapes
+from gaugeconv.cli import main as gaugeconv
+from gaugeconv.data import cache_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,8 +42,11 @@ def user_folder(tmp_path):
 def test_preprocess_into_cache_then_train(user_folder, tmp_path, capsys):
     cache = tmp_path / "cache"
     files = sorted(user_folder.glob("*.obj"))
-    built = [preprocess_to_cache(f, cache, levels=1)[1] for f in files]
-    assert all(built) and not any(preprocess_to_cache(f, cache, levels=1)[1] for f in files)
+    command = ["preprocess", *map(str, files), "--cache", str(cache), "--levels", "1", "--workers", "2"]
+    assert gaugeconv(command) == 0
+    assert "5 preprocessed, 0 up to date, 0 failed" in capsys.readouterr().err
+    assert gaugeconv(command) == 0  # the second time every entry is up to date
+    assert "0 preprocessed, 5 up to date, 0 failed" in capsys.readouterr().err
     entries = {f: cache_path(f, cache, PreprocessOptions(levels=1)) for f in files}
     stamps = {f: p.stat().st_mtime_ns for f, p in entries.items()}
     example = load_example("train_folder")

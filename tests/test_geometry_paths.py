@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from gaugeconv import make_mesh, shapes
-from gaugeconv.mesh import half_edges
 from gaugeconv.preprocessing import (
     compute_buffers,
     connect,
@@ -23,6 +22,7 @@ from gaugeconv.preprocessing import (
 )
 from gaugeconv.preprocessing.connection import fan_exclusive_cumsum
 from gaugeconv.preprocessing.connectivity import _double_cover
+from gaugeconv.topology import half_edges
 
 ANGLES = ("log_theta", "transport_angle")
 

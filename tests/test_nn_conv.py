@@ -1,8 +1,6 @@
 """GaugeConv: exact gauge equivariance (SO2, O2, C_N, D_N), negative controls, kernel structure,
 parameter counts against the numerically solved constraint, gradcheck, batching, input errors."""
 
-import pickle
-
 import numpy as np
 import pytest
 import torch
@@ -284,48 +282,6 @@ def test_repr_and_state_dict():
 def test_rotation_matrix_helper_consistency():
     """The irreps convention used by the reference test above: rho_1 is the 2x2 rotation."""
     np.testing.assert_allclose(FieldType("1").rho(0.4), o2_matrix(0.4, False))
-
-
-def test_shared_operator_cache(meshes):
-    from gaugeconv.nn import OperatorCache
-
-    cache = OperatorCache()
-    t_in, t_out = TYPES["SO2"]
-    a = make_conv(t_in, t_out, cache=cache)
-    b = make_conv(t_in, FieldType("3x0 + 1 + 2 + 3"), cache=cache)  # same input orders: same operators
-    c = make_conv(FieldType("0 + 1"), t_out, cache=cache)
-    g = meshes["disc"].to_torch(torch.float64)
-    x = torch.randn(g.n_vertices, t_in.dim, dtype=torch.float64)
-    alone = make_conv(t_in, t_out)(x, g)
-    torch.testing.assert_close(a(x, g), alone, atol=1e-14, rtol=0)
-    b(x, g)
-    c(torch.randn(g.n_vertices, 3, dtype=torch.float64), g)
-    assert len(cache) == 2 and cache.nbytes > 0
-    other = meshes["torus"].to_torch(torch.float64)
-    a(torch.randn(other.n_vertices, t_in.dim, dtype=torch.float64), other)
-    assert len(cache) == 1  # a new geometry replaces the old entries
-    copy = pickle.loads(pickle.dumps(a))
-    assert copy.operator_cache.nbytes == 0
-    torch.testing.assert_close(copy(x, g), alone, atol=1e-14, rtol=0)
-
-
-def test_operator_cache_keeps_several_geometries(meshes):
-    from gaugeconv.nn import OperatorCache
-
-    geos = [meshes[name].to_torch(torch.float64) for name in ("disc", "torus", "icosphere")]
-    builds = []
-    for limit, expected in ((2, [0, 1, 2, 0]), (None, [0, 1, 2])):
-        cache, builds = OperatorCache(max_geometries=limit), []
-        for i in (0, 1, 2, 0, 2):
-            cache.get(geos[i], "key", lambda i=i: builds.append(i) or [])
-        assert builds == expected
-    del geos[1]
-    import gc
-
-    gc.collect()
-    assert len(cache) == 2  # entries vanish with their geometry
-    with pytest.raises(ValueError, match="max_geometries"):
-        OperatorCache(max_geometries=0)
 
 
 def test_float32_within_tolerance_table(meshes):

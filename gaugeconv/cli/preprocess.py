@@ -10,10 +10,11 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..fileformat import FORMAT_VERSION, read_header, remove_temporaries
+from ..atomic import remove_temporaries
+from ..fileformat import FORMAT_VERSION, read_header
 from ..fileformat import save as save_geometry
-from ..mesh import MESH_SUFFIXES, load_mesh
-from ..preprocessing import ORIENTATIONS, preprocess
+from ..mesh import MESH_SUFFIXES
+from ..preprocessing import COARSENINGS, ORIENTATIONS, PreprocessOptions
 from .common import (
     EXIT_USER_ERROR,
     USER_ERRORS,
@@ -30,15 +31,16 @@ from .common import (
 __all__ = ["Outcome", "add_parser", "is_up_to_date", "parse_shard", "plan_outputs", "preprocess_file", "run"]
 
 
-def is_up_to_date(source, target, levels: int = 0) -> bool:
+def is_up_to_date(source, target, options: PreprocessOptions = PreprocessOptions()) -> bool:
     """Whether ``target`` is a current preprocessing of ``source``, decided without reading the mesh.
 
     True exactly when ``target`` exists, was modified no earlier than ``source``, and its header
-    says format ``gaugeconv.geometry`` version :data:`~gaugeconv.fileformat.FORMAT_VERSION` and
-    names the source file (``name`` equals the source's base name) and holds ``levels`` coarse
-    levels. The header's ``mesh_hash`` is not recomputed (that would cost a full parse and
-    validation): content changes that keep an older modification time (``cp -p``, ``rsync -a`` of
-    an older file) need ``--force``.
+    says format ``gaugeconv.geometry`` version :data:`~gaugeconv.fileformat.FORMAT_VERSION`,
+    names the source file (``name`` equals the source's base name) and records the same
+    preprocessing ``options`` (levels, ratio, radius, coarsening, orientation, repair). The
+    header's ``mesh_hash`` is not recomputed (that would cost a full parse and validation):
+    content changes that keep an older modification time (``cp -p``, ``rsync -a`` of an older
+    file) need ``--force``.
     """
     source, target = os.fspath(source), os.fspath(target)
     try:
@@ -52,7 +54,7 @@ def is_up_to_date(source, target, levels: int = 0) -> bool:
         and header.get("version") == FORMAT_VERSION
         and header.get("name") == os.path.basename(source)
         and bool(header.get("mesh_hash"))
-        and len(header.get("levels", [])) == levels
+        and header.get("options") == options.record()
     )
 
 
@@ -67,20 +69,16 @@ class Outcome:
     warnings: tuple = ()
 
 
-def preprocess_file(
-    source: str, target: str, repair: bool = False, levels: int = 0, orientation: str = "file"
-) -> Outcome:
+def preprocess_file(source: str, target: str, options: PreprocessOptions = PreprocessOptions()) -> Outcome:
     """Load, validate, preprocess and save one mesh; user errors become a failed Outcome.
 
     The output is written atomically (:func:`gaugeconv.save_geometry`), so a failure leaves no file.
     Module level so that a process pool can run it.
     """
-    import trimesh  # noqa: F401  (load_mesh imports it lazily: keep that one-off cost out of the per-mesh time)
-
     start = time.perf_counter()
     with captured_warnings(source) as warned:
         try:
-            geometry = preprocess(load_mesh(source, repair=repair), levels=levels, orientation=orientation)
+            geometry = options.build(source)
             directory = os.path.dirname(target)
             if directory:
                 os.makedirs(directory, exist_ok=True)
@@ -96,10 +94,27 @@ def preprocess_file(
         f"{source}: {geometry.n_vertices} vertices, {geometry.n_edges} directed edges, "
         f"{geometry.structure_group}, {seconds:.2f} s -> {target}"
     )
-    if levels:
+    if options.levels:
         coarse = ", ".join(str(level.n_vertices) for level in geometry.levels)
         line = line.replace(f", {seconds:.2f} s", f", levels {coarse}, {seconds:.2f} s")
     return Outcome(source, target, "done", line, tuple(warned))
+
+
+def cache_file(source: str, cache: str, options: PreprocessOptions, force: bool) -> Outcome:
+    """Preprocess one mesh into the dataset cache folder ``cache`` unless a valid entry is there
+    (:func:`gaugeconv.data.preprocess_to_cache`); user errors become a failed Outcome."""
+    from ..data import preprocess_to_cache
+
+    start = time.perf_counter()
+    with captured_warnings(source) as warned:
+        try:
+            path, built = preprocess_to_cache(source, cache, options, force=force)
+        except USER_ERRORS as exc:
+            return Outcome(source, cache, "failed", one_line(exc, source), tuple(warned))
+    if not built:
+        return Outcome(source, str(path), "skipped", f"{source}: up to date, skipped -> {path}", tuple(warned))
+    line = f"{source}: preprocessed into the cache, {time.perf_counter() - start:.2f} s -> {path}"
+    return Outcome(source, str(path), "done", line, tuple(warned))
 
 
 def parse_shard(text: str) -> tuple:
@@ -155,12 +170,13 @@ def plan_outputs(inputs: list, out: str) -> list:
 def _ignore_interrupts() -> None:
     """Worker setup: Ctrl-C is the parent's to handle. The parent then terminates the workers at
     once (no unwinding inside the pool's own locks, which could hang it) and removes the
-    temporary files they leave (:func:`~gaugeconv.fileformat.remove_temporaries`)."""
+    temporary files they leave (:func:`~gaugeconv.atomic.remove_temporaries`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _preprocess_task(task: tuple) -> Outcome:
-    return preprocess_file(*task)
+    kind, *arguments = task
+    return (cache_file if kind == "cache" else preprocess_file)(*arguments)
 
 
 def add_parser(sub) -> None:
@@ -172,7 +188,13 @@ def add_parser(sub) -> None:
         "Outputs that are up to date are skipped unless --force.",
     )
     p.add_argument("inputs", nargs="+", metavar="IN", help=f"mesh files ({', '.join(MESH_SUFFIXES)})")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (one input) or folder (several)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("-o", "--output", metavar="OUT", help="output file (one input) or folder (several)")
+    where.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="write into the content-keyed cache folder of gaugeconv.data.MeshDataset (see docs/data.md) instead",
+    )
     p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="processes to use (default 1)")
     p.add_argument(
         "--shard",
@@ -188,14 +210,27 @@ def add_parser(sub) -> None:
         metavar="K",
         help="also compute K coarse levels with pooling maps (each ~4x fewer vertices; default 0)",
     )
+    p.add_argument(
+        "--radius",
+        type=float,
+        default=None,
+        metavar="R",
+        help="edges to every vertex within R mean edge lengths (geodesic neighbourhoods) instead of the one-ring",
+    )
+    p.add_argument(
+        "--coarsening",
+        choices=COARSENINGS,
+        default="auto",
+        help="how coarse levels are chosen: auto (subdivision or grid levels where the mesh is one, else sampling; "
+        "default), or one rule (see docs/multiscale.md)",
+    )
     p.add_argument("--repair", action="store_true", help="drop degenerate/duplicate faces, split non-manifold vertices")
     p.add_argument(
         "--orientation",
         choices=ORIENTATIONS,
         default="file",
         help="wind each orientable component as most of its faces are in the file (default), or so that "
-        "its normals point outwards (independent of the file); SO(2) models are chiral. "
-        "Outputs made with another choice are not detected as stale: use --force",
+        "its normals point outwards (independent of the file); SO(2) models are chiral",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no per-mesh lines (errors still shown)")
     p.set_defaults(run=run)
@@ -205,7 +240,14 @@ def run(args) -> int:
     """Run ``gaugeconv preprocess`` for parsed arguments; returns the exit status."""
     inputs = sorted(set(args.inputs))
     try:
-        pairs = plan_outputs(inputs, args.output)
+        options = PreprocessOptions(
+            levels=args.levels,
+            radius=args.radius,
+            coarsening=args.coarsening,
+            orientation=args.orientation,
+            repair=args.repair,
+        )
+        pairs = [(source, args.cache) for source in inputs] if args.cache else plan_outputs(inputs, args.output)
     except ValueError as exc:
         error(one_line(exc))
         return EXIT_USER_ERROR
@@ -214,10 +256,12 @@ def run(args) -> int:
         pairs = [pair for i, pair in enumerate(pairs) if i % n == k - 1]
     todo, outcomes = [], []
     for source, target in pairs:
-        if not args.force and is_up_to_date(source, target, args.levels):
+        if args.cache:  # the cache checks its own entries
+            todo.append(("cache", source, target, options, args.force))
+        elif not args.force and is_up_to_date(source, target, options):
             outcomes.append(Outcome(source, target, "skipped", f"{source}: up to date, skipped -> {target}"))
         else:
-            todo.append((source, target, args.repair, args.levels, args.orientation))
+            todo.append(("file", source, target, options))
 
     from tqdm import tqdm
 
@@ -269,6 +313,7 @@ def _outcomes(todo: list, workers: int):
         pids = [process.pid for process in multiprocessing.active_children()]
         pool.terminate()
         pool.join()
-        remove_temporaries([os.path.dirname(os.path.abspath(task[1])) for task in todo], pids)
+        folders = [task[2] if task[0] == "cache" else os.path.dirname(os.path.abspath(task[2])) for task in todo]
+        remove_temporaries(folders, pids)
         raise
     pool.join()

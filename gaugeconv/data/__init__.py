@@ -16,7 +16,7 @@ See docs/data.md.
 """
 
 from .benchmarks import FAUST, SHREC11, DatasetNotFoundError, HumanSegmentation
-from .cache import PreprocessOptions, cache_key, cache_path, load_or_build, preprocess_to_cache
+from .cache import cache_key, cache_path, load_or_build, preprocess_to_cache
 from .collate import MeshBatch, collate
 from .dataset import MeshDataset, MeshSample
 from .features import INPUTS, compute_inputs, heat_kernel_signature, mean_curvature
@@ -48,7 +48,6 @@ __all__ = [
     "MeshBatch",
     "MeshDataset",
     "MeshSample",
-    "PreprocessOptions",
     "align_targets",
     "cache_key",
     "cache_path",

@@ -2,7 +2,8 @@
 
 An entry is an ordinary geometry file (:func:`gaugeconv.save_geometry`) named by a key: the
 sha256 of the mesh file's bytes (or of a :class:`~gaugeconv.Mesh`'s arrays), the preprocessing
-options (levels, ratio, repair), the geometry file format version and the gaugeconv version.
+options (:class:`~gaugeconv.PreprocessOptions`), the geometry file format version and the
+gaugeconv version.
 A renamed or copied mesh file hits the same entry; an edited one gets a new entry.
 
 Entries are written atomically (a temporary file, then one rename), so processes that build the
@@ -16,20 +17,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..buffers import Geometry
-from ..fileformat import FORMAT_VERSION, GeometryFileError, atomic_write
+from ..fileformat import FORMAT_VERSION, GeometryFileError
 from ..fileformat import load as load_geometry
 from ..fileformat import save as save_geometry
-from ..mesh import Mesh, load_mesh
-from ..preprocessing import preprocess
+from ..mesh import Mesh
+from ..preprocessing import PreprocessOptions
 
 __all__ = [
-    "PreprocessOptions",
     "build_geometry",
     "cache_key",
     "cache_path",
@@ -41,28 +41,6 @@ __all__ = [
 ]
 
 _BLOCK = 1 << 20
-
-
-@dataclass(frozen=True)
-class PreprocessOptions:
-    """The options a cached geometry depends on.
-
-    Attributes
-    ----------
-    levels : number of coarse levels (:func:`gaugeconv.preprocess`)
-    ratio : vertex count ratio between levels
-    repair : :func:`gaugeconv.load_mesh` with ``repair=True`` (files only)
-    """
-
-    levels: int = 0
-    ratio: float = 4.0
-    repair: bool = False
-
-    def __post_init__(self):
-        if not isinstance(self.levels, (int, np.integer)) or self.levels < 0:
-            raise ValueError(f"levels must be an integer >= 0, got {self.levels!r}")
-        if not float(self.ratio) > 1.0:
-            raise ValueError(f"ratio must be > 1, got {self.ratio!r}")
 
 
 def file_digest(path) -> str:
@@ -93,17 +71,8 @@ def cache_key(source, options: PreprocessOptions = PreprocessOptions()) -> str:
     """
     from .. import __version__
 
-    if isinstance(source, Mesh):
-        content = {"mesh": _mesh_digest(source)}
-    else:
-        content = {"file": file_digest(source), "repair": bool(options.repair)}
-    record = {
-        **content,
-        "levels": int(options.levels),
-        "ratio": float(options.ratio),
-        "format_version": FORMAT_VERSION,
-        "gaugeconv": __version__,
-    }
+    content = {"mesh": _mesh_digest(source)} if isinstance(source, Mesh) else {"file": file_digest(source)}
+    record = {**content, **options.record(), "format_version": FORMAT_VERSION, "gaugeconv": __version__}
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
@@ -114,13 +83,12 @@ def cache_path(source, cache_dir, options: PreprocessOptions = PreprocessOptions
 
 def build_geometry(source, options: PreprocessOptions = PreprocessOptions()) -> Geometry:
     """Load (files) and preprocess ``source`` with ``options``, without the cache."""
-    mesh = source if isinstance(source, Mesh) else load_mesh(source, repair=options.repair)
-    return preprocess(mesh, levels=options.levels, ratio=options.ratio)
+    return options.build(source)
 
 
 def _valid(geometry: Geometry, source, options: PreprocessOptions) -> bool:
     """Whether a loaded entry holds what its key promises (what the file name cannot check)."""
-    if len(geometry.levels) != options.levels or not geometry.mesh_hash:
+    if geometry.options != options.record() or not geometry.mesh_hash:
         return False
     return not isinstance(source, Mesh) or geometry.mesh_hash == source.hash
 
@@ -159,7 +127,7 @@ def load_or_build(source, cache_dir, options: PreprocessOptions = PreprocessOpti
 
 
 def preprocess_to_cache(
-    source, cache_dir, levels: int = 0, ratio: float = 4.0, repair: bool = False, force: bool = False
+    source, cache_dir, options: PreprocessOptions = PreprocessOptions(), force: bool = False
 ) -> tuple:
     """Preprocess one mesh file into ``cache_dir`` unless a valid entry is there already (or
     ``force``): what ``gaugeconv preprocess --cache DIR`` does for every input.
@@ -168,7 +136,6 @@ def preprocess_to_cache(
     -------
     (path of the entry, built): ``built`` is False when a valid entry was found.
     """
-    options = PreprocessOptions(levels=levels, ratio=ratio, repair=repair)
     key = cache_key(source, options)
     path = Path(cache_dir) / f"{key}.npz"
     if force:

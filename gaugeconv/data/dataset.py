@@ -20,7 +20,8 @@ import torch
 
 from ..buffers import Geometry
 from ..mesh import MESH_SUFFIXES, Mesh
-from .cache import PreprocessOptions, build_geometry, cache_key, load_arrays, load_or_build, save_arrays
+from ..preprocessing import PreprocessOptions
+from .cache import build_geometry, cache_key, load_arrays, load_or_build, save_arrays
 from .features import HKS_EIGENPAIRS, HKS_TIMES, compute_inputs, input_dim
 from .labels import TARGET_KINDS, align_targets, read_labels
 
@@ -81,7 +82,9 @@ class MeshDataset(torch.utils.data.Dataset):
         "curvature", "hks", "xyz") and/or functions ``geometry -> (V, c)`` (deterministic: they
         are cached in memory; only built-in inputs are cached on disk)
     target_kind : "vertex", "face" or "mesh"; None means "mesh" when every target is a scalar
-    ratio : vertex ratio between coarse levels
+    ratio, radius, coarsening, orientation : preprocessing options (:func:`gaugeconv.preprocess`,
+        :class:`gaugeconv.PreprocessOptions`): ratio of sampled levels, geodesic neighbourhood
+        radius in mean edge lengths, how coarse levels are chosen, how faces are wound
     repair : load files with ``repair=True`` (:func:`gaugeconv.load_mesh`); per-vertex targets
         then follow the vertices through the geometry's source index
     in_memory : keep samples in memory after the first access; default: when there is no cache
@@ -103,11 +106,16 @@ class MeshDataset(torch.utils.data.Dataset):
         inputs=("constant",),
         target_kind: str | None = None,
         ratio: float = 4.0,
+        radius: float | None = None,
+        coarsening: str = "auto",
+        orientation: str = "file",
         repair: bool = False,
         in_memory: bool | None = None,
     ):
         self.sources = [f if isinstance(f, Mesh) else os.fspath(f) for f in files]
-        self.options = PreprocessOptions(levels=levels, ratio=ratio, repair=repair)
+        self.options = PreprocessOptions(
+            levels=levels, ratio=ratio, radius=radius, coarsening=coarsening, orientation=orientation, repair=repair
+        )
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.transform = transform
         self.inputs = (inputs,) if isinstance(inputs, str) or callable(inputs) else tuple(inputs)

@@ -6,9 +6,10 @@ paths too (``dim=1`` for icosahedral atlas tensors ``(B, C, V)`` and Möbius str
 """
 
 from .conditional import ConditionalGaugeConv
-from .conv import GaugeConv, OperatorCache
+from .conv import GaugeConv
 from .nonlinearity import GatedNonlinearity, NormNonlinearity, RegularNonlinearity
 from .norm import FieldBatchNorm
+from .operators import clear_operators, operator_nbytes
 from .pooling import TransportPool, TransportUnpool, max_scores
 from .readout import GlobalPool, InvariantReadout, global_pool
 
@@ -20,10 +21,11 @@ __all__ = [
     "GlobalPool",
     "InvariantReadout",
     "NormNonlinearity",
-    "OperatorCache",
     "RegularNonlinearity",
     "TransportPool",
     "TransportUnpool",
+    "clear_operators",
     "global_pool",
     "max_scores",
+    "operator_nbytes",
 ]

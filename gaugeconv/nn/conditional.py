@@ -35,7 +35,8 @@ from torch import nn
 
 from ..buffers import Geometry
 from ..groups import FieldType
-from .util import check_input, graph_index, require_torch_geometry
+from .operators import edge_scale
+from .util import check_input, require_torch_geometry
 
 __all__ = ["ConditionalGaugeConv"]
 
@@ -81,6 +82,7 @@ class ConditionalGaugeConv(nn.Module):
             raise ValueError(f"radius must be positive or None, got {radius!r}")
         self.in_type, self.out_type, self.radius = in_type, out_type, radius
         self.n = in_type.order
+        self._key = ("ConditionalGaugeConv", radius)  # the geometry keeps its check and edge scales
         self.kernel = nn.Sequential(
             nn.Linear(5, hidden),
             nn.SiLU(),
@@ -108,19 +110,27 @@ class ConditionalGaugeConv(nn.Module):
             if self.bias is not None:
                 self.bias.zero_()
 
-    def _invariants(self, geometry, dtype):
-        q, p = geometry.edge_index
-        log_r = geometry.log_r.to(torch.float64)
-        if self.radius is not None:
-            scale = torch.full_like(log_r, float(self.radius))
-        else:
-            graph = graph_index(geometry).to(log_r.device)
-            n_graphs = int(graph.max()) + 1 if geometry.n_vertices else 0
-            per = log_r.new_zeros(n_graphs).scatter_reduce(0, graph[p], log_r, reduce="amax", include_self=False)
-            scale = per[graph[p]].clamp(min=torch.finfo(torch.float64).tiny)
+    @torch.compiler.disable
+    def _prepare(self, geometry, device) -> torch.Tensor:
+        """Check the geometry and find (or compute and keep on it) the edges' length scale;
+        outside of ``torch.compile``'s graphs (once per geometry)."""
+        if geometry.structure_group != "SO2" or bool(geometry.transport_flip.any()):
+            raise ValueError(
+                "ConditionalGaugeConv needs an orientable, consistently oriented mesh (no flipped transporters)"
+            )
+        scale = edge_scale(geometry, self.radius, device)
+        geometry._operators[(self._key, device)] = scale
+        return scale
+
+    def _invariants(self, geometry, dtype, device):
+        scale = geometry._operators.get((self._key, device))
+        if scale is None:
+            scale = self._prepare(geometry, device)
+        log_r = geometry.log_r.to(device, torch.float64)
         a = self.angles.to(torch.float64)
-        u = geometry.log_theta.to(torch.float64)[:, None] - a[None, :]  # (E, i)
-        v = geometry.transport_angle.to(torch.float64)[:, None, None] + a[None, None, :] - a[None, :, None]  # (E, i, j)
+        u = geometry.log_theta.to(device, torch.float64)[:, None] - a[None, :]  # (E, i)
+        alpha = geometry.transport_angle.to(device, torch.float64)
+        v = alpha[:, None, None] + a[None, None, :] - a[None, :, None]  # (E, i, j)
         E, N = u.shape[0], self.n
         feats = torch.stack(
             [
@@ -137,19 +147,15 @@ class ConditionalGaugeConv(nn.Module):
     def forward(self, x: torch.Tensor, geometry: Geometry) -> torch.Tensor:
         """Apply the layer; ``geometry`` is a torch Geometry without flipped transporters."""
         require_torch_geometry(geometry, type(self).__name__)
-        if geometry.structure_group != "SO2" or bool(geometry.transport_flip.any()):
-            raise ValueError(
-                "ConditionalGaugeConv needs an orientable, consistently oriented mesh (no flipped transporters)"
-            )
         xb, squeeze = check_input(x, geometry, self.in_type.dim, type(self).__name__)
         B, V, _ = xb.shape
         N, ci, co = self.n, self.c_in, self.c_out
-        q, p = geometry.edge_index
-        kernel = self.kernel(self._invariants(geometry, xb.dtype))  # (E, i, j, k): k kernel function
+        q, p = geometry.edge_index.to(xb.device)
+        kernel = self.kernel(self._invariants(geometry, xb.dtype, xb.device))  # (E, i, j, k): k kernel function
         xq = xb.index_select(1, q).view(B, -1, ci, N)  # (B, E, c, j)
         mixed = torch.einsum("becj,ock->bejko", xq, self.weight.to(xb.dtype))  # b batch, o/c out/in field
         msg = torch.einsum("eijk,bejko->beio", kernel, mixed)  # e edge, i/j out/in orientation
-        deg = torch.bincount(p, minlength=V).clamp(min=1).to(xb.dtype)
+        deg = xb.new_zeros(V).index_add_(0, p, xb.new_ones(p.shape[0])).clamp(min=1)
         agg = xb.new_zeros(B, V, N, co).index_add_(1, p, msg) / deg[None, :, None, None]
         # self-interaction: a group convolution over C_N, commuting with the cyclic shifts
         rolled = xb.view(B, V, ci, N)[..., self.shift].view(B, V, ci, N, N)  # [..., i, d] = x[..., i + d]

@@ -9,7 +9,8 @@ transporters) and then by complex weights that do not depend on the edge. The la
    ``S_{n,j}[p] = sum_{q -> p} h_j(r) / deg(p) e^{i (n theta + l alpha)} conj^f(x_q)``; every
    moment feeds exactly one output order ``|l + n|``, so the moments of one (input order, output
    order) pair come from one sparse (CSR) matrix product whose entries are the per-edge phases and
-   ring weights, built once per geometry (:class:`OperatorCache`, keyed on the geometry object);
+   ring weights, built on the first use of a geometry and kept on it
+   (:func:`~gaugeconv.nn.operators.gauge_operators`);
 2. applies the weights per vertex: one dense matrix product per (input order, output order);
 3. adds the self-interaction (commuting with rho) and the biases (on the invariant directions).
 
@@ -22,8 +23,6 @@ the end.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 import torch
 from torch import nn
@@ -31,10 +30,10 @@ from torch import nn
 from ..buffers import Geometry
 from ..groups import FieldType
 from .kernel import KernelPlan
-from .operators import OperatorCache, SparseMatMul, build_operators
+from .operators import gauge_operators, sparse_moments
 from .util import as_tensor, check_input, require_torch_geometry
 
-__all__ = ["GaugeConv", "OperatorCache"]
+__all__ = ["GaugeConv"]
 
 
 class GaugeConv(nn.Module):
@@ -55,9 +54,10 @@ class GaugeConv(nn.Module):
     aggr : "mean" (divide by the number of neighbours) or "sum"
     radius : ring scale in mesh units; None uses, per mesh, the longest edge (``log_r.max()``),
         which is gauge invariant, isometry invariant and independent of vertex order
-    cache : an :class:`OperatorCache` to share with other layers (e.g. all layers of a network:
-        layers with the same input orders, rings, band limit, radius and aggregation then build
-        their sparse operators once per geometry); default: a private one
+
+    The sparse operators are built on the first call on a geometry and kept on it, for as long as
+    it lives; layers with the same input orders, rings, band limit, radius and aggregation share
+    them (:mod:`gaugeconv.nn.operators`).
 
     Shapes
     ------
@@ -74,7 +74,6 @@ class GaugeConv(nn.Module):
         bias: bool = True,
         aggr: str = "mean",
         radius: float | None = None,
-        cache: OperatorCache | None = None,
     ):
         super().__init__()
         if not isinstance(in_type, FieldType) or not isinstance(out_type, FieldType):
@@ -110,10 +109,8 @@ class GaugeConv(nn.Module):
         self.self_weight = nn.Parameter(torch.empty(plan.n_self_params))
         self.bias = nn.Parameter(torch.empty(plan.n_bias)) if (bias and plan.n_bias) else None
         self._group_widths = [len(g.channels) for g in plan.groups]
-        # layers whose inputs need the same angular moments can share the operators
-        self._signature = (tuple((g.kind, tuple(g.blocks)) for g in plan.groups), rings, radius, aggr)
-        self.operator_cache = OperatorCache() if cache is None else cache
-        self._checked = None
+        # this layer's entry in the geometry's store: its types were checked, its operators built
+        self._key = ("GaugeConv", in_type.group, str(in_type), str(out_type), rings, band_limit, radius, aggr)
         self.reset_parameters()
 
     # ------------------------------------------------------------------ parameters
@@ -162,25 +159,20 @@ class GaugeConv(nn.Module):
         return flat, self_flat.view(-1, len(self.plan.out_sorted)), bias
 
     # ------------------------------------------------------------------ geometry operators
-    def _operators(self, geometry, dtype, device):
-        checked = self._checked
-        if checked is None or checked() is not geometry:
-            require_torch_geometry(geometry, type(self).__name__)
-            self.in_type.check_geometry(geometry)
-            self.out_type.check_geometry(geometry)
-            self._checked = weakref.ref(geometry)
-        key = (self._signature, dtype, device)
-        build = lambda: build_operators(geometry, self.plan, self.radius, self.aggr, dtype, device)  # noqa: E731
-        return self.operator_cache.get(geometry, key, build)
+    def _operators(self, geometry, dtype, device) -> list:
+        """The operators on ``geometry`` (built on its first use, then a dictionary lookup)."""
+        ops = geometry._operators.get((self._key, dtype, device))
+        return self._prepare(geometry, dtype, device) if ops is None else ops
 
-    def __getstate__(self):
-        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
-        return {**state, "_checked": None}
-
-    @property
-    def cache_nbytes(self) -> int:
-        """Bytes held by this layer's operator cache (shared with other layers if passed to them)."""
-        return self.operator_cache.nbytes
+    @torch.compiler.disable
+    def _prepare(self, geometry, dtype, device) -> list:
+        """Check the types against ``geometry`` and build (or find) the operators; outside of
+        ``torch.compile``'s graphs (once per geometry)."""
+        self.in_type.check_geometry(geometry)
+        self.out_type.check_geometry(geometry)
+        ops = gauge_operators(geometry, self.plan, self.radius, self.aggr, dtype, device)
+        geometry._operators[(self._key, dtype, device)] = ops
+        return ops
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor, geometry: Geometry) -> torch.Tensor:
@@ -212,9 +204,9 @@ class GaugeConv(nn.Module):
         parts = dict(zip(self.plan.out_offset, own.split(widths, dim=1)))
         for gi, (g, pairs, xg) in enumerate(zip(self.plan.groups, ops, x_sorted.split(self._group_widths, -1))):
             xs = xg.permute(1, 2, 0).reshape(V * g.k, g.m * B)  # rows (q, kk), columns (i, b)
-            for (lo, (b0, b1)), (a, a_t) in zip(g.out_range.items(), pairs):
+            for (lo, (b0, b1)), op in zip(g.out_range.items(), pairs):
                 nb = b1 - b0
-                s = SparseMatMul.apply(a, a_t, xs)  # (V nb, m B): rows (p, block)
+                s = sparse_moments(op, xs)  # (V nb, m B): rows (p, block)
                 if B == 1:
                     s = s.view(V, nb * g.m)
                 else:

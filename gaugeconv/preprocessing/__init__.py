@@ -9,20 +9,24 @@ from __future__ import annotations
 import numpy as np
 
 from ..buffers import Geometry, PoolMap
-from ..mesh import Mesh, MeshError, half_edges
+from ..mesh import Mesh, MeshError
+from ..topology import half_edges
 from .connection import Connection, connect, connect_closed_oriented
 from .connectivity import Fans, Orientation, boundary_loops, order_fans, order_fans_oriented, orient
 from .frames import vertex_frames
 from .metric import corner_angles, side_lengths, vertex_areas
 from .neighbourhood import geodesic_neighbourhoods
+from .options import COARSENINGS, PreprocessOptions
 from .orientation import ORIENTATIONS, orient_mesh
 from .scale import check_representable, restore_scale, scale_exponent, to_unit_scale, with_scale
 
 __all__ = [
     "Connection",
+    "COARSENINGS",
     "Fans",
     "ORIENTATIONS",
     "Orientation",
+    "PreprocessOptions",
     "boundary_loops",
     "compute_buffers",
     "connect",
@@ -196,8 +200,16 @@ def preprocess(
     if oriented is not mesh:
         buffers["mesh_hash"] = mesh.hash
     buffers, coarse, pools = _levels_and_neighbourhoods(mesh, buffers, levels, ratio, coarsening, radius)
+    options = {
+        "levels": int(levels),
+        "ratio": float(ratio),
+        "radius": None if radius is None else float(radius),
+        "coarsening": coarsening if isinstance(coarsening, str) else "given",
+        "orientation": orientation,
+    }
     return Geometry(
         **buffers,
+        options=options,
         levels=tuple(Geometry(**level) for level in coarse),
         pools=tuple(PoolMap(**pool) for pool in pools),
     )

@@ -35,7 +35,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from ..mesh import half_edges
+from ..topology import half_edges
 from .paths import edge_graph
 
 __all__ = [

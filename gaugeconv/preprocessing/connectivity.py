@@ -20,7 +20,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from ..mesh import HalfEdges, half_edges
+from ..topology import HalfEdges, half_edges
 
 __all__ = [
     "Fans",

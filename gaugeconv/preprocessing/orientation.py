@@ -26,7 +26,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..mesh import Mesh, half_edges
+from ..mesh import Mesh
+from ..topology import half_edges
 from .connectivity import orient
 
 __all__ = ["ORIENTATIONS", "orient_mesh", "signed_volumes"]
