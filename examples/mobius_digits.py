@@ -329,7 +329,7 @@ def main(argv=None):
         seconds = time.perf_counter() - t0
         row = f"| {name} | {describe(model)} | {n_params(model)} | " + " | ".join(f"{c:.2f}" for c in cells) + " |"
         rows.append(row + f" {seconds:.0f} s |")
-        print(f"  {name}: {seconds:.0f} s", flush=True)
+        print(f"  {rows[-1]} (load average {os.getloadavg()[0]:.2f})", flush=True)
     if args.picture and info.rank == 0:
         write_picture(args.picture, x_shifted[:8], y_shifted[:8], amounts[:8], predicted)
         print(f"picture -> {args.picture} (shifted test digits; predictions after centred training)")
