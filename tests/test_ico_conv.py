@@ -8,7 +8,7 @@ import torch
 
 from gaugeconv import preprocess
 from gaugeconv.groups import FieldType
-from gaugeconv.ico import IcoConv, IcoPool, IcoUnpool, icosahedral_rotations, kernel_basis
+from gaugeconv.ico import CornerRule, IcoConv, IcoPool, IcoUnpool, icosahedral_rotations, kernel_basis
 from gaugeconv.nn import InvariantReadout
 from gaugeconv.shapes import icosahedron
 
@@ -118,8 +118,8 @@ def test_unpooling_gradients_match_finite_differences(ico_atlas):
 def test_pooling_gradients_match_finite_differences(ico_atlas, reduce):
     torch.manual_seed(4)
     t = C6("1x0 + 1xreg + 1x1")
-    pool = IcoPool(t, ico_atlas(1), ico_atlas(0), reduce=reduce).double()
-    x = torch.randn(1, t.dim, 42, dtype=torch.float64, requires_grad=True)
+    pool = IcoPool(t, ico_atlas(2), ico_atlas(1), reduce=reduce).double()
+    x = torch.randn(1, t.dim, 162, dtype=torch.float64, requires_grad=True)
     torch.autograd.gradcheck(pool, (x,))
 
 
@@ -291,7 +291,13 @@ def test_bad_arguments(ico_atlas):
     with pytest.raises(ValueError, match="consecutive levels"):
         IcoPool(C6("reg"), atlas2, ico_atlas(0))
     with pytest.raises(ValueError, match="reduce"):
-        IcoPool(C6("reg"), atlas1, ico_atlas(0), reduce="median")
+        IcoPool(C6("reg"), atlas2, atlas1, reduce="median")
+    with pytest.raises(ValueError, match="level >= 1"):  # level 0: every vertex is a corner
+        IcoConv(C6("reg"), C6("reg"), ico_atlas(0))
+    with pytest.raises(ValueError, match="level >= 1"):
+        IcoPool(C6("reg"), atlas1, ico_atlas(0))
+    with pytest.raises(ValueError, match="level >= 1"):
+        CornerRule(C6("reg"), ico_atlas(0))
     with pytest.raises(ValueError, match="atlas tensor"):
         IcoConv(C6("reg"), C6("reg"), atlas1)(torch.zeros(1, 6, 10))
     with pytest.raises(ValueError, match="atlas tensor"):
@@ -382,7 +388,7 @@ def test_irrep_network_invariant_under_all_60_rotations(rotations, reduce, ico_a
     assert (errors > 1e-6).sum() >= 50, errors
 
 
-@pytest.mark.parametrize("level", [0, 1])
+@pytest.mark.parametrize("level", [1, 2])
 @pytest.mark.parametrize("spec", ["2x0 + 1xreg", "1x1 + 1x2 + 1x3 + 1x0"])
 def test_icoconv_gradients_match_finite_differences(spec, level, ico_atlas):
     """The custom backward of the ring read, the corrections and the corner rule (gradcheck)."""

