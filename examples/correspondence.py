@@ -21,8 +21,7 @@ Models (:class:`gaugeconv.models.GaugeResNet`, per-vertex invariant head with V 
 isotropic), each on ``xyz`` (the coordinates) or ``intrinsic`` inputs (heat kernel signature and
 curvatures: invariant to rotations).
 
-Run ``python examples/correspondence.py`` (stand-in: 18 minutes with ``--threads 1`` on a 2-core CPU whose
-other core was busy),
+Run ``python examples/correspondence.py`` (stand-in: 10 minutes on 2 CPU cores),
 ``python examples/correspondence.py --root /data/MPI-FAUST`` (FAUST), ``--quick`` (a smoke run).
 The first model's correspondence on a test shape is drawn to ``--picture`` (default
 ``out/correspondence.png``; :func:`write_picture`): every vertex coloured by the template position
