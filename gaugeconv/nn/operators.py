@@ -193,84 +193,110 @@ def _index_dtype(n: int) -> torch.dtype:
 #: integer dtypes of a given size, to move rows of a few entries as single elements
 _ROW_DTYPES = {4: torch.int32, 8: torch.int64}
 
+#: up to this many runs of consecutive row vertices of one degree are filled in place; more (an
+#: irregular mesh) are grouped by degree, and the entries put in vertex order by one row gather
+_MAX_RUNS = 16
+
 
 def _gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``table[index]`` for a 2-D contiguous ``table``, short rows moved as one integer each."""
     row_dtype = _ROW_DTYPES.get(table.shape[1] * table.element_size())
-    if row_dtype is None or table.dtype == row_dtype:
+    if row_dtype is None:
         return table.index_select(0, index)
-    return table.view(row_dtype).index_select(0, index).view(table.dtype)
+    return table.view(row_dtype).view(-1).index_select(0, index).view(table.dtype).view(-1, table.shape[1])
 
 
-class _Rows:
-    """The edges sorted by one end (the row vertex of a matrix), then by the other (the column
-    vertex): ``order`` (E,) the edges in that order, the degree and first position of every row
-    vertex. :meth:`gather_index` lays rows of per-edge entries out in CSR order."""
+class _Rows(NamedTuple):
+    """The edges grouped by one end (the row vertex of a matrix), every vertex's edges sorted by
+    the other end (the column vertex), in segments of row vertices of one degree ``d``: in a
+    segment, the entries of a matrix with ``R`` rows per vertex and ``C`` columns per vertex are
+    a regular grid ``(vertices, R, d, C)`` in CSR order.
 
-    def __init__(self, order, row_vertex, n_vertices):
-        self.order = order.to(torch.int64)
-        self.deg = torch.bincount(row_vertex, minlength=n_vertices)
-        self.start = torch.cumsum(self.deg, 0) - self.deg
-        self.n_edges = order.shape[0]
-        self._memo = {}
+    ``order`` (E,): the edges in that order; ``segments``: ``(d, first, end)`` positions in it;
+    ``inv``: None when the segments are runs of consecutive vertices (``order`` is then the CSR
+    order), else (E,) the position in ``order`` of every edge slot in CSR order; ``deg``,
+    ``start`` (V,): every row vertex's degree and first edge slot in CSR order."""
 
-    def gather_index(self, nb: int) -> torch.Tensor:
-        """(nb E,): for every CSR slot ``(r, b, i)`` (row vertex r, block b of nb, its i-th edge),
-        the row ``b E + start[r] + i`` of a per-edge table ``(nb, E, ...)``; int32 where it fits."""
-        if nb not in self._memo:
-            n = nb * self.n_edges
-            dtype = _index_dtype(n)  # int32 builds 3x faster than int64
-            blocks = torch.arange(nb, dtype=dtype, device=self.deg.device)[None, :]
-            start, deg = self.start.to(dtype)[:, None], self.deg.to(dtype)[:, None]
-            offset = blocks * self.n_edges + (1 - nb) * start - blocks * deg  # (V, nb)
-            lengths = self.deg[:, None].expand(-1, nb).reshape(-1)
-            slots = torch.arange(n, dtype=dtype, device=self.deg.device)
-            self._memo[nb] = slots + torch.repeat_interleave(offset.reshape(-1), lengths, output_size=n)
-        return self._memo[nb]
+    order: torch.Tensor
+    inv: torch.Tensor | None
+    deg: torch.Tensor
+    start: torch.Tensor
+    segments: tuple
 
-    def layout(self, table: torch.Tensor) -> torch.Tensor:
-        """Flat CSR values from ``table`` (nb, E, w) whose edges are in this sorted order."""
-        nb, E, w = table.shape
-        if nb == 1:
-            return table.reshape(-1)
-        return _gather_rows(table.reshape(nb * E, w), self.gather_index(nb)).reshape(-1)
 
-    def crow(self, nb: int, k: int, dtype) -> torch.Tensor:
-        """Row pointers of a matrix with ``nb`` rows per vertex and ``k`` entries per edge and row."""
-        blocks = torch.arange(nb, device=self.deg.device)
-        crow = k * (nb * self.start[:, None] + blocks[None, :] * self.deg[:, None])
-        end = torch.full((1,), k * nb * self.n_edges, dtype=crow.dtype, device=crow.device)
-        return torch.cat([crow.reshape(-1), end]).to(dtype)
+def _rows(sorted_order: torch.Tensor, row_vertex: torch.Tensor, n_vertices: int) -> _Rows:
+    """:class:`_Rows` from ``sorted_order`` (E,), the edges sorted by row vertex, then column vertex."""
+    E, device = sorted_order.shape[0], sorted_order.device
+    dtype = _index_dtype(E)
+    deg = torch.bincount(row_vertex, minlength=n_vertices)
+    start = torch.cumsum(deg, 0) - deg
+    change = (torch.nonzero(deg[1:] != deg[:-1]).reshape(-1) + 1).tolist()
+    if len(change) < _MAX_RUNS:  # a few runs of consecutive vertices: in CSR order already
+        first = torch.tensor([0] + change, device=device)
+        bounds = torch.cat([start.index_select(0, first), start.new_full((1,), E)]).tolist()
+        degrees = deg.index_select(0, first).tolist()
+        segments = tuple((d, e0, e1) for d, e0, e1 in zip(degrees, bounds[:-1], bounds[1:]) if d)
+        return _Rows(sorted_order.to(dtype), None, deg, start, segments)
+    # the vertices grouped by degree (in vertex order within a degree), their edges in that order
+    by_degree = torch.argsort(deg, stable=True)  # V elements
+    deg_sorted = deg.index_select(0, by_degree)
+    counts = torch.bincount(deg_sorted)
+    degrees = torch.nonzero(counts).reshape(-1)
+    bounds = [0] + torch.cumsum(counts.index_select(0, degrees) * degrees, 0).tolist()
+    segments = tuple((d, e0, e1) for d, e0, e1 in zip(degrees.tolist(), bounds[:-1], bounds[1:]) if d)
+    # the CSR slot of the i-th edge in that order: start[v] + i - (position of v's first edge)
+    shift = start.index_select(0, by_degree) - (torch.cumsum(deg_sorted, 0) - deg_sorted)
+    slot = torch.repeat_interleave(shift, deg_sorted, output_size=E) + torch.arange(E, device=device)
+    inv = torch.empty(E, dtype=dtype, device=device)
+    inv[slot] = torch.arange(E, dtype=dtype, device=device)
+    return _Rows(sorted_order.index_select(0, slot).to(dtype), inv, deg, start, segments)
+
+
+def _csr_order(rows: _Rows, grid: torch.Tensor, width: int) -> torch.Tensor:
+    """Flat CSR entries from ``grid``, the entries of the segments of ``rows`` (``width`` per
+    edge), one row gather where the segments are not in vertex order."""
+    if rows.inv is None:
+        return grid
+    return _gather_rows(grid.view(-1, width), rows.inv).view(-1)
+
+
+def _crow(rows: _Rows, nb: int, k: int, dtype) -> torch.Tensor:
+    """Row pointers of a matrix with ``nb`` rows per vertex and ``k`` entries per edge and row."""
+    blocks = torch.arange(nb, device=rows.deg.device)
+    crow = k * (nb * rows.start[:, None] + blocks[None, :] * rows.deg[:, None])
+    end = torch.full((1,), k * nb * rows.order.shape[0], dtype=crow.dtype, device=crow.device)
+    return torch.cat([crow.reshape(-1), end]).to(dtype)
 
 
 def _edges(geometry, device) -> tuple:
-    """The two edge orders on ``device``: by target for ``A``, by source for ``A^T``, each with
-    its column vertices in increasing order (as cuSPARSE requires); kept on the geometry (two
-    int32 per edge). The geometry's edges may come in any order."""
+    """The edges by target (rows of ``A``) and by source (rows of ``A^T``), as :class:`_Rows`,
+    each with its column vertices in increasing order (as cuSPARSE requires); kept on the
+    geometry (one or two int32 per edge and direction). The geometry's edges may come in any order."""
     store = _store(geometry)
-    V = geometry.n_vertices
-    q, p = geometry.edge_index.to(device)
     key = ("edge_orders", str(device))
     if key not in store:
-        dtype = _index_dtype(q.shape[0])
+        V = geometry.n_vertices
+        q, p = geometry.edge_index.to(device)
         order_t = torch.argsort(p * V + q, stable=True)
         # by source, then target: a stable sort of the sources of the edges sorted by target
         sources = q.index_select(0, order_t).to(_index_dtype(V))  # int32 keys sort faster
         order_s = order_t.index_select(0, torch.argsort(sources, stable=True))
-        store[key] = (order_t.to(dtype), order_s.to(dtype))
-    order_t, order_s = store[key]
-    return _Rows(order_t, p, V), _Rows(order_s, q, V)
+        store[key] = (_rows(order_t, p, V), _rows(order_s, q, V))
+    return store[key]
 
 
 def _structure(store, rows: _Rows, col_vertex, key: tuple, nb: int, k: int, n_cols: int):
     """(crow, col) of a matrix with ``nb`` rows per row vertex and ``k`` columns per column vertex
-    (``col_vertex`` (E,) in the sorted order of ``rows``), kept on the geometry under ``key``."""
+    (``col_vertex`` (E,) in the order of ``rows``), kept on the geometry under ``key``."""
     if key not in store:
-        dtype = _index_dtype(max(nb * k * rows.n_edges, n_cols))
+        dtype = _index_dtype(max(nb * k * rows.order.shape[0], n_cols))
         kk = torch.arange(k, dtype=dtype, device=col_vertex.device)
         base = col_vertex.to(dtype)[:, None] * k + kk[None, :]  # (E, k)
-        col = rows.layout(base.expand(nb, -1, -1).contiguous())
-        store[key] = (rows.crow(nb, k, dtype), col)
+        col = torch.empty(nb * base.numel(), dtype=dtype, device=base.device)
+        for d, e0, e1 in rows.segments:  # every row of a vertex has the same columns
+            n = (e1 - e0) // d
+            col[nb * k * e0 : nb * k * e1].view(n, nb, d * k).copy_(base[e0:e1].view(n, 1, d * k).expand(n, nb, -1))
+        store[key] = (_crow(rows, nb, k, dtype), _csr_order(rows, col, nb * k))
     return store[key]
 
 
@@ -325,34 +351,28 @@ def _edge_data(geometry, radius, aggr: str, rings: int, device) -> dict:
 
 
 def _products(data: dict, g) -> dict:
-    """For every frequency n of input group ``g``: ``cos``, ``sin``, ``sigma cos``, ``sigma sin``
-    and ``-sigma sin`` of ``n theta + l alpha`` (``data`` in the operators' dtype: float32
-    operators have phases accurate to about 1e-6)."""
+    """For every frequency n of input group ``g``: the coefficients ``(E, k)`` of the components of
+    an input field in Re and in Im of ``e^{i (n theta + l alpha)} (c + i sigma s)`` (``k = 1``:
+    ``cos``, ``sin``, times sigma for a sign field; ``k = 2``: ``(cos, -sigma sin)`` and
+    ``(sin, sigma cos)``), in the operators' dtype (float32 operators have phases accurate to about 1e-6)."""
     theta, alpha, sigma = data["theta"], data["alpha"], data["sigma"]
     out = {}
     for n in dict.fromkeys(b[0] for b in g.blocks):
         phase = torch.mul(theta, n).add_(alpha, alpha=g.order)
         cos, sin = torch.cos(phase), torch.sin(phase)
-        if data["flips"]:
-            cos_s, sin_s = cos * sigma, sin * sigma
+        if g.k == 1:
+            if g.kind == "0-" and data["flips"]:
+                cos, sin = cos.mul_(sigma), sin.mul_(sigma)
+            out[n] = (cos[:, None], sin[:, None])
         else:
-            cos_s, sin_s = cos, sin
-        out[n] = (cos, sin, cos_s, sin_s, sin_s.neg())
+            minus_sin_s = sin * sigma.neg() if data["flips"] else sin.neg()
+            cos_s = cos * sigma if data["flips"] else cos
+            # interleaved pairs as the real view of a complex tensor (much faster than stack)
+            out[n] = (
+                torch.view_as_real(torch.complex(cos, minus_sin_s)),
+                torch.view_as_real(torch.complex(sin, cos_s)),
+            )
     return out
-
-
-def _fill(table: torch.Tensor, g, blocks, products: dict, h: torch.Tensor) -> None:
-    """Entries ``table[b, e, kk]`` (a view): Re/Im of ``h_j(r) e^{i (n theta + l alpha)} (c + i sigma s)``
-    for block ``(n, j, Re/Im)``."""
-    for i, (n, j, part) in enumerate(blocks):
-        cos, sin, cos_s, sin_s, msin_s = products[n]
-        if g.k == 1:  # real input x: Re/Im of e^{i n theta} x (times sigma for a sign field)
-            if g.kind == "0-":
-                cos, sin = cos_s, sin_s
-            torch.mul(sin if part else cos, h[j], out=table[i, :, 0])
-        else:  # Re/Im of e^{i phase} (c + i sigma s): (cos, -sigma sin) and (sin, sigma cos)
-            torch.mul(sin if part else cos, h[j], out=table[i, :, 0])
-            torch.mul(cos_s if part else msin_s, h[j], out=table[i, :, 1])
 
 
 class _Builder:
@@ -362,6 +382,7 @@ class _Builder:
         self.geometry, self.rings, self.radius, self.aggr = geometry, rings, radius, aggr
         self.dtype, self.device = dtype, device
         self._by = self._products = None
+        self._scratch = torch.empty(0, dtype=dtype, device=device)
 
     def edges(self):
         if self._by is None:
@@ -375,6 +396,7 @@ class _Builder:
                 for rows, d in zip((self.targets, self.sources), self._by):
                     d[name] = value.index_select(-1, rows.order)
             self.h = [d["h"] for d in self._by]
+            self._h_pairs = None
             self.q_t, self.p_s = q.index_select(0, self.targets.order), p.index_select(0, self.sources.order)
             self._products = {}
         return self._by
@@ -385,20 +407,53 @@ class _Builder:
             self._products = {g.kind: [_products(d, g) for d in by]}  # one input kind at a time
         return self._products[g.kind]
 
+    def ring_weights(self, k: int) -> torch.Tensor:
+        """(rings, E, k): the ring weights of the edges by target, repeated for ``k`` components."""
+        if k == 1:
+            return self.h[0][:, :, None]
+        if self._h_pairs is None:
+            self._h_pairs = self.h[0][:, :, None].expand(-1, -1, k).contiguous()
+        return self._h_pairs
+
+    def scratch(self, n: int) -> torch.Tensor:
+        """A buffer of ``n`` entries, reused by the matrices of this build."""
+        if self._scratch.numel() < n:
+            self._scratch = torch.empty(n, dtype=self.dtype, device=self.device)
+        return self._scratch[:n]
+
     def matrix(self, g, blocks) -> SparseOperator:
         """The operator of input group ``g`` for ``blocks`` (rows (p, block), columns (q, component))."""
         products = self.products(g)
-        store, device, V, E = _store(self.geometry), self.device, self.geometry.n_vertices, self.targets.n_edges
+        store, device, V, E = _store(self.geometry), self.device, self.geometry.n_vertices, self.targets.order.shape[0]
         nb, k = len(blocks), g.k
         crow, col = _structure(store, self.targets, self.q_t, ("csr", str(device), nb, k), nb, k, V * k)
         # A^T: rows (q, component), columns (p, block): the same construction from the sources
         crow_t, col_t = _structure(store, self.sources, self.p_s, ("csr_t", str(device), k, nb), k, nb, V * nb)
-        table = torch.empty(nb, E, k, dtype=self.dtype, device=device)
-        _fill(table, g, blocks, products[0], self.h[0])
-        values = self.targets.layout(table)
-        table = torch.empty(k, E, nb, dtype=self.dtype, device=device)
-        _fill(table.permute(2, 1, 0), g, blocks, products[1], self.h[1])
-        values_t = self.sources.layout(table)
+        # A: a table (block, edge, component) of the edges by target, then per segment the grid
+        # (vertices, block, edge, component)
+        h = self.ring_weights(k)
+        table = self.scratch(k * nb * E).view(nb, E, k)
+        for b, (freq, j, part) in enumerate(blocks):
+            torch.mul(products[0][freq][part], h[j], out=table[b])
+        grid = torch.empty(nb * E * k, dtype=self.dtype, device=device)
+        for d, e0, e1 in self.targets.segments:
+            n = (e1 - e0) // d
+            grid[nb * k * e0 : nb * k * e1].view(n, nb, d * k).copy_(table[:, e0:e1].view(nb, n, d * k).transpose(0, 1))
+        values = _csr_order(self.targets, grid, nb * k)
+        # A^T: a table (component, block, edge) of the edges by source, then per segment the grid
+        # (vertices, component, edge, block)
+        table = self.scratch(k * nb * E).view(k, nb, E)
+        for b, (freq, j, part) in enumerate(blocks):
+            coefficients = products[1][freq][part]
+            for c in range(k):
+                torch.mul(coefficients[:, c], self.h[1][j], out=table[c, b])
+        grid = torch.empty(nb * E * k, dtype=self.dtype, device=device)
+        for d, e0, e1 in self.sources.segments:
+            n = (e1 - e0) // d
+            grid[nb * k * e0 : nb * k * e1].view(n, k, d, nb).copy_(
+                table[:, :, e0:e1].view(k, nb, n, d).permute(2, 0, 3, 1)
+            )
+        values_t = _csr_order(self.sources, grid, nb * k)
         return SparseOperator(crow, col, values, crow_t, col_t, values_t)
 
 
