@@ -224,32 +224,45 @@ class _Rows(NamedTuple):
     segments: tuple
 
 
-def _rows(sorted_order: torch.Tensor, row_vertex: torch.Tensor, n_vertices: int) -> _Rows:
-    """:class:`_Rows` from ``sorted_order`` (E,), the edges sorted by row vertex, then column vertex."""
-    E, device = sorted_order.shape[0], sorted_order.device
+def _rows(row_vertex: torch.Tensor, col_vertex: torch.Tensor, n_vertices: int) -> _Rows:
+    """:class:`_Rows` of the edges ``col_vertex -> row_vertex`` ((E,) each, in any order): the
+    edges grouped by row vertex (a stable argsort of E int32 keys, none if they already are), in
+    segments, and sorted by column vertex within each vertex (a sort of the rows of a segment's
+    ``(vertices, d)`` grid)."""
+    E, device = row_vertex.shape[0], row_vertex.device
     dtype = _index_dtype(E)
     deg = torch.bincount(row_vertex, minlength=n_vertices)
     start = torch.cumsum(deg, 0) - deg
+    if bool((row_vertex[1:] >= row_vertex[:-1]).all()):
+        grouped = torch.arange(E, dtype=dtype, device=device)
+    else:
+        grouped = torch.argsort(row_vertex.to(_index_dtype(n_vertices)), stable=True).to(dtype)  # int32 sorts faster
     change = (torch.nonzero(deg[1:] != deg[:-1]).reshape(-1) + 1).tolist()
     if len(change) < _MAX_RUNS:  # a few runs of consecutive vertices: in CSR order already
         first = torch.tensor([0] + change, device=device)
         bounds = torch.cat([start.index_select(0, first), start.new_full((1,), E)]).tolist()
         degrees = deg.index_select(0, first).tolist()
         segments = tuple((d, e0, e1) for d, e0, e1 in zip(degrees, bounds[:-1], bounds[1:]) if d)
-        return _Rows(sorted_order.to(dtype), None, deg, start, segments)
-    # the vertices grouped by degree (in vertex order within a degree), their edges in that order
-    by_degree = torch.argsort(deg, stable=True)  # V elements
-    deg_sorted = deg.index_select(0, by_degree)
-    counts = torch.bincount(deg_sorted)
-    degrees = torch.nonzero(counts).reshape(-1)
-    bounds = [0] + torch.cumsum(counts.index_select(0, degrees) * degrees, 0).tolist()
-    segments = tuple((d, e0, e1) for d, e0, e1 in zip(degrees.tolist(), bounds[:-1], bounds[1:]) if d)
-    # the CSR slot of the i-th edge in that order: start[v] + i - (position of v's first edge)
-    shift = start.index_select(0, by_degree) - (torch.cumsum(deg_sorted, 0) - deg_sorted)
-    slot = torch.repeat_interleave(shift, deg_sorted, output_size=E) + torch.arange(E, device=device)
-    inv = torch.empty(E, dtype=dtype, device=device)
-    inv[slot] = torch.arange(E, dtype=dtype, device=device)
-    return _Rows(sorted_order.index_select(0, slot).to(dtype), inv, deg, start, segments)
+        order, inv = grouped, None
+    else:  # the vertices grouped by degree (in vertex order within a degree), their edges in that order
+        by_degree = torch.argsort(deg, stable=True)  # V elements
+        deg_sorted = deg.index_select(0, by_degree)
+        counts = torch.bincount(deg_sorted)
+        degrees = torch.nonzero(counts).reshape(-1)
+        bounds = [0] + torch.cumsum(counts.index_select(0, degrees) * degrees, 0).tolist()
+        segments = tuple((d, e0, e1) for d, e0, e1 in zip(degrees.tolist(), bounds[:-1], bounds[1:]) if d)
+        # the CSR slot of the i-th edge in that order: start[v] + i - (position of v's first edge)
+        shift = start.index_select(0, by_degree) - (torch.cumsum(deg_sorted, 0) - deg_sorted)
+        slot = torch.repeat_interleave(shift, deg_sorted, output_size=E) + torch.arange(E, device=device)
+        inv = torch.empty(E, dtype=dtype, device=device)
+        inv[slot] = torch.arange(E, dtype=dtype, device=device)
+        order = grouped.index_select(0, slot)
+    cols = col_vertex.to(_index_dtype(n_vertices))
+    for d, e0, e1 in segments:  # every vertex's edges by column vertex
+        edges = order[e0:e1].view(-1, d)
+        rank = cols.index_select(0, edges.reshape(-1)).view(-1, d).sort(dim=1, stable=True).indices
+        order[e0:e1] = edges.gather(1, rank).reshape(-1)
+    return _Rows(order, inv, deg, start, segments)
 
 
 def _csr_order(rows: _Rows, grid: torch.Tensor, width: int) -> torch.Tensor:
@@ -277,11 +290,7 @@ def _edges(geometry, device) -> tuple:
     if key not in store:
         V = geometry.n_vertices
         q, p = geometry.edge_index.to(device)
-        order_t = torch.argsort(p * V + q, stable=True)
-        # by source, then target: a stable sort of the sources of the edges sorted by target
-        sources = q.index_select(0, order_t).to(_index_dtype(V))  # int32 keys sort faster
-        order_s = order_t.index_select(0, torch.argsort(sources, stable=True))
-        store[key] = (_rows(order_t, p, V), _rows(order_s, q, V))
+        store[key] = (_rows(p, q, V), _rows(q, p, V))
     return store[key]
 
 
@@ -359,7 +368,7 @@ def _products(data: dict, g) -> dict:
     out = {}
     for n in dict.fromkeys(b[0] for b in g.blocks):
         phase = torch.mul(theta, n).add_(alpha, alpha=g.order)
-        cos, sin = torch.cos(phase), torch.sin(phase)
+        cos, sin = torch.cos(phase), phase.sin_()
         if g.k == 1:
             if g.kind == "0-" and data["flips"]:
                 cos, sin = cos.mul_(sigma), sin.mul_(sigma)
@@ -404,7 +413,8 @@ class _Builder:
     def products(self, g) -> list:
         by = self.edges()
         if g.kind not in self._products:
-            self._products = {g.kind: [_products(d, g) for d in by]}  # one input kind at a time
+            self._products = {}  # one input kind at a time (freed first: less memory to map)
+            self._products[g.kind] = [_products(d, g) for d in by]
         return self._products[g.kind]
 
     def ring_weights(self, k: int) -> torch.Tensor:
