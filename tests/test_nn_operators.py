@@ -71,12 +71,19 @@ def _drop_edges(geometry, seed=0):
     return dataclasses.replace(g, edge_index=g.edge_index[:, keep], **{k: getattr(g, k)[keep] for k in names})
 
 
+@pytest.mark.parametrize("runs", [True, False], ids=["runs", "degree_classes"])
 @pytest.mark.parametrize("which", ["mobius", "disc_dropped"])
-def test_operators_match_the_per_edge_formula(mobius_geometry, disc_geometry, which):
+def test_operators_match_the_per_edge_formula(mobius_geometry, disc_geometry, which, runs, monkeypatch):
+    """Both layouts: segments as runs of consecutive vertices (entries filled in CSR order) and
+    as vertices grouped by degree (entries put in CSR order by a row gather)."""
+    monkeypatch.setattr(ops_module, "_MAX_RUNS", 10**9 if runs else 0)
     geometry = mobius_geometry if which == "mobius" else _drop_edges(disc_geometry)
     t = geometry.to_torch(torch.float64)
     plan = KernelPlan(T_IN, T_OUT, rings=2, band_limit=None)
     ops = gauge_operators(t, plan, None, "mean", torch.float64, torch.device("cpu"))
+    for rows in ops_module._edges(t, torch.device("cpu")):
+        assert (rows.inv is None) == runs
+        assert len({d for d, _, _ in rows.segments}) > 1  # vertices of several degrees
     reference = _reference(geometry, plan)
     V = geometry.n_vertices
     for grp, group_ops, mats in zip(plan.groups, ops, reference):
