@@ -10,8 +10,9 @@ CSR matrix (the same numbers in the order of the edges' sources).
 **Where they live.** Every :class:`~gaugeconv.Geometry` has a private dictionary that lives and
 dies with the object (it is never saved, copied or pickled). It holds
 
-* per device, the position of every edge among the edges grouped by target and by source (two
-  int32 per edge);
+* per device and direction (by target for ``A``, by source for ``A^T``), the edges grouped by
+  that end in segments of equal degree (one int32 per edge, two where the degrees are irregular,
+  and the degree and first edge of every vertex);
 * per device and block shape ``(rows per vertex, columns per vertex)``, the CSR index arrays
   (``crow``, ``col``, int32 where they fit), shared by all matrices of that shape of every layer,
   forward and backward;
@@ -25,10 +26,17 @@ torch geometries (:meth:`Geometry.batch`) and a moved copy keep the geometries t
 under ``"parts"``: their matrices are those of the parts, put block-diagonally.
 
 **How they are built** (:func:`gauge_operators`): in O(E) memory and time per matrix, without
-sorting nonzeros. One argsort of the E edges per direction (kept on the geometry) orders them by
-row vertex, then column vertex; the entries of every edge are computed in that order, as a table
-``(blocks, E, k)``, and laid out in CSR order ``(row vertex, block, edge, component)`` by one
-gather (slot ``(r, b, i)`` reads row ``b E + start[r] + i``).
+sorting nonzeros, without a gather index per nonzero. Per direction, the edges are grouped by their
+row vertex (a stable argsort of E int32 keys, none where they already are) in *segments* of row
+vertices of one degree ``d``: runs of consecutive vertices where there are few (an icosphere has
+two runs, its 12 vertices of degree 5 first), else all the vertices of one degree; each vertex's
+edges are sorted by column vertex by sorting the rows of its segment's ``(vertices, d)`` grid. In
+a segment, the CSR entries of a matrix with ``R`` rows and ``C`` columns per vertex are a regular
+grid ``(vertices, R, d, C)``. The entries of every edge are computed as one contiguous table
+(``(blocks, E, components)`` for ``A``, ``(components, blocks, E)`` for ``A^T``, from the phases of
+the edges in that direction's order) and copied into each segment's grid by a strided copy; the
+column indices likewise. Where the segments are runs, that is the CSR order; else one row gather
+(one row per edge) puts the vertices in order.
 
 :func:`sparse_moments` applies one operator; it is a ``torch.library`` custom op (opaque to
 ``torch.compile``, with a fake implementation and its own autograd), running on whatever device
@@ -343,19 +351,20 @@ def edge_scale(geometry, radius, device) -> torch.Tensor:
     return store[key]
 
 
-def _edge_data(geometry, radius, aggr: str, rings: int, device) -> dict:
-    """Per-edge float64 quantities of the entries, in the stored edge order: theta, alpha, sigma
-    (+-1 for flips) and ``h`` (rings, E), the ring weights divided by the target's degree for "mean"."""
+def _edge_data(geometry, radius, aggr: str, rings: int, dtype, device) -> dict:
+    """Per-edge quantities of the entries in ``dtype``, in the stored edge order: theta, alpha,
+    sigma (+-1 for flips) and ``h`` (rings, E), the ring weights (computed in float64) divided by
+    the target's degree for "mean"."""
     V = geometry.n_vertices
     p = geometry.edge_index[1].to(device)
     h = ring_weights(geometry.log_r.to(device, torch.float64), edge_scale(geometry, radius, device), rings)
     if aggr == "mean":
         h /= torch.bincount(p, minlength=V).clamp(min=1).to(torch.float64)[p]
     return {
-        "theta": geometry.log_theta.to(device, torch.float64),
-        "alpha": geometry.transport_angle.to(device, torch.float64),
-        "sigma": 1.0 - 2.0 * geometry.transport_flip.to(device, torch.float64),
-        "h": h,
+        "theta": geometry.log_theta.to(device, dtype),
+        "alpha": geometry.transport_angle.to(device, dtype),
+        "sigma": 1.0 - 2.0 * geometry.transport_flip.to(device, dtype),
+        "h": h.to(dtype),
     }
 
 
@@ -397,11 +406,10 @@ class _Builder:
         if self._by is None:
             q, p = self.geometry.edge_index.to(self.device)
             self.targets, self.sources = _edges(self.geometry, self.device)
-            data = _edge_data(self.geometry, self.radius, self.aggr, self.rings, self.device)
+            data = _edge_data(self.geometry, self.radius, self.aggr, self.rings, self.dtype, self.device)
             flips = bool(data["sigma"].lt(0).any())
             self._by = [{"flips": flips}, {"flips": flips}]  # the edges by target (A) and by source (A^T)
-            for name, value in data.items():  # in the operators' dtype from here on
-                value = value.to(self.dtype)
+            for name, value in data.items():
                 for rows, d in zip((self.targets, self.sources), self._by):
                     d[name] = value.index_select(-1, rows.order)
             self.h = [d["h"] for d in self._by]
