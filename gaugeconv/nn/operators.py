@@ -45,6 +45,7 @@ its inputs are on (CPU: MKL; CUDA: cuSPARSE).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import NamedTuple
 
@@ -302,13 +303,17 @@ def _edges(geometry, device) -> tuple:
     return store[key]
 
 
-def _structure(store, rows: _Rows, col_vertex, key: tuple, nb: int, k: int, n_cols: int):
+def _structure(store, rows: _Rows, col_vertex, key: tuple, nb: int, k: int, n_cols: int, buffer):
     """(crow, col) of a matrix with ``nb`` rows per row vertex and ``k`` columns per column vertex
-    (``col_vertex`` (E,) in the order of ``rows``), kept on the geometry under ``key``."""
+    (``col_vertex`` (E,) in the order of ``rows``), kept on the geometry under ``key``;
+    ``buffer(size, dtype)`` gives a reusable buffer."""
     if key not in store:
-        dtype = _index_dtype(max(nb * k * rows.order.shape[0], n_cols))
-        kk = torch.arange(k, dtype=dtype, device=col_vertex.device)
-        base = col_vertex.to(dtype)[:, None] * k + kk[None, :]  # (E, k)
+        E = rows.order.shape[0]
+        dtype = _index_dtype(max(nb * k * E, n_cols))
+        base = col_vertex.to(dtype)[:, None]  # (E, k): the columns of every edge
+        if k > 1:
+            kk = torch.arange(k, dtype=dtype, device=col_vertex.device)
+            base = torch.add(base * k, kk[None, :], out=buffer(E * k, dtype).view(E, k))
         col = torch.empty(nb * base.numel(), dtype=dtype, device=base.device)
         for d, e0, e1 in rows.segments:  # every row of a vertex has the same columns
             n = (e1 - e0) // d
@@ -400,7 +405,7 @@ class _Builder:
         self.geometry, self.rings, self.radius, self.aggr = geometry, rings, radius, aggr
         self.dtype, self.device = dtype, device
         self._by = self._products = None
-        self._scratch = torch.empty(0, dtype=dtype, device=device)
+        self._scratch = {}
 
     def edges(self):
         if self._by is None:
@@ -433,20 +438,24 @@ class _Builder:
             self._h_pairs = self.h[0][:, :, None].expand(-1, -1, k).contiguous()
         return self._h_pairs
 
-    def scratch(self, n: int) -> torch.Tensor:
-        """A buffer of ``n`` entries, reused by the matrices of this build."""
-        if self._scratch.numel() < n:
-            self._scratch = torch.empty(n, dtype=self.dtype, device=self.device)
-        return self._scratch[:n]
+    def scratch(self, n: int, dtype=None, name="table") -> torch.Tensor:
+        """A buffer ``name`` of ``n`` entries (of ``dtype``, default the operators'), reused by the
+        matrices of this build (fresh memory costs a page fault per 4 kB: about as much as filling it)."""
+        key = (name, dtype or self.dtype)
+        buffer = self._scratch.get(key)
+        if buffer is None or buffer.numel() < n:
+            buffer = self._scratch[key] = torch.empty(n, dtype=key[1], device=self.device)
+        return buffer[:n]
 
     def matrix(self, g, blocks) -> SparseOperator:
         """The operator of input group ``g`` for ``blocks`` (rows (p, block), columns (q, component))."""
         products = self.products(g)
         store, device, V, E = _store(self.geometry), self.device, self.geometry.n_vertices, self.targets.order.shape[0]
         nb, k = len(blocks), g.k
-        crow, col = _structure(store, self.targets, self.q_t, ("csr", str(device), nb, k), nb, k, V * k)
+        buffer = functools.partial(self.scratch, name="columns")
+        crow, col = _structure(store, self.targets, self.q_t, ("csr", str(device), nb, k), nb, k, V * k, buffer)
         # A^T: rows (q, component), columns (p, block): the same construction from the sources
-        crow_t, col_t = _structure(store, self.sources, self.p_s, ("csr_t", str(device), k, nb), k, nb, V * nb)
+        crow_t, col_t = _structure(store, self.sources, self.p_s, ("csr_t", str(device), k, nb), k, nb, V * nb, buffer)
         # A: a table (block, edge, component) of the edges by target, then per segment the grid
         # (vertices, block, edge, component)
         h = self.ring_weights(k)
