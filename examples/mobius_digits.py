@@ -18,7 +18,8 @@ stack (``--batch-norm`` adds it); parameter counts matched to the seam-padded CN
   scalar, sign-flip, regular and mixed fields of the flip group, the library's NormNonlinearity
   (ELU on trivial and regular channels, sign(x) ELU(|x| + b) on sign fields, b learned from 0)
   with ``dim=1``, an invariant readout: exactly invariant to shifts by multiples of their total
-  stride 4.
+  stride 4. Their convolutions start with the conventional CNNs' initial weight variance
+(PyTorch's default, ``1 / (3 fan_in)``; ``--init-gain 2`` for He's).
 
 Training: Adam, lr 5e-3 halved every 4 epochs, weight decay 1e-6, batch 128.
 
@@ -57,6 +58,10 @@ STAGES = (1, 1, 2, 2, 4, 4)  # width of the six blocks relative to the first
 POOL_AFTER = (1, 3)  # pool along and across after these blocks (0-based)
 ACT = F.elu  # the nonlinearity of every block (NormNonlinearity's fn for the gauge models)
 HALVE_EVERY = 4  # epochs between halvings of the learning rate
+#: initial weight variance ``INIT_GAIN / fan_in`` of the gauge convolutions: that of PyTorch's default
+#: ``nn.Conv2d`` initialisation, which the conventional CNNs get (He's gain 2 made the sign-flip
+#: model, whose nonlinearity starts as the identity, grow its activations 7x over the six blocks)
+INIT_GAIN = 1 / 3
 SIGN_BIAS = 0.0  # initial bias b of sign(x) ELU(|x| + b) on sign fields (learned; the paper's b = 0)
 
 
@@ -105,13 +110,15 @@ class GaugeCNN(nn.Module):
     ``dim=1``; the readout gives one invariant per field (trivial value, norm, regular max), whose
     maximum over the strip is unchanged by every shift by a multiple of the total stride."""
 
-    def __init__(self, types, kernel_size: int = 5, batch_norm: bool = False):
+    def __init__(self, types, kernel_size: int = 5, batch_norm: bool = False, init_gain: float = INIT_GAIN):
         super().__init__()
         types = [FieldType("1x0", group=types[0].group), *types]
         self.convs = nn.ModuleList(MobiusConv(a, b, kernel_size) for a, b in itertools.pairwise(types))
         self.norms = nn.ModuleList(FieldBatchNorm(t, dim=1) if batch_norm else nn.Identity() for t in types[1:])
         self.acts = nn.ModuleList(NormNonlinearity(t, fn=ACT, dim=1) for t in types[1:])
         with torch.no_grad():
+            for conv in self.convs:
+                conv.reset_parameters(gain=init_gain)
             for t, act in zip(types[1:], self.acts):
                 act.bias[torch.as_tensor([f.kind == "0-" for f in t])] = SIGN_BIAS
         self.pools = nn.ModuleDict({str(i): MobiusPool(types[i + 1], along=True, across=True) for i in POOL_AFTER})
@@ -148,9 +155,11 @@ def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def gauge_model(kind: str, scale: float, kernel_size: int, batch_norm: bool = False) -> GaugeCNN:
+def gauge_model(
+    kind: str, scale: float, kernel_size: int, batch_norm: bool = False, init_gain: float = INIT_GAIN
+) -> GaugeCNN:
     types = [FieldType(FIELDS[kind](max(1, round(scale * r))), group="D1") for r in STAGES]
-    return GaugeCNN(types, kernel_size, batch_norm)
+    return GaugeCNN(types, kernel_size, batch_norm, init_gain)
 
 
 def matched_scale(kind: str, target: int, kernel_size: int, batch_norm: bool = False) -> float:
@@ -171,7 +180,7 @@ def describe(model: nn.Module) -> str:
     return " / ".join(str(c.out_channels) for c in model.convs[::2])
 
 
-def build_models(channels: int, kernel_size: int, keys, batch_norm: bool = False):
+def build_models(channels: int, kernel_size: int, keys, batch_norm: bool = False, init_gain: float = INIT_GAIN):
     """``{key: factory}``; the gauge models matched to the conventional CNN's parameter count."""
     conv_channels = [channels * r for r in STAGES]
     models = {
@@ -182,14 +191,15 @@ def build_models(channels: int, kernel_size: int, keys, batch_norm: bool = False
     for kind in FIELDS:
         if kind in keys:
             scale = matched_scale(kind, target, kernel_size, batch_norm)
-            models[kind] = lambda kind=kind, scale=scale: gauge_model(kind, scale, kernel_size, batch_norm)
+            models[kind] = lambda kind=kind, scale=scale: gauge_model(kind, scale, kernel_size, batch_norm, init_gain)
     return {key: models[key] for key in keys}
 
 
-def train(model, images, labels, epochs, lr, seed, info, log=None):
+def train(model, images, labels, epochs, lr, seed, info, log=None, mirror: bool = False):
     """Adam (weight decay 1e-6), batch 128, learning rate halved every 4 epochs (Weiler et al.).
     Under torchrun each rank takes its share of every epoch's permutation (the same on all
-    ranks) and DDP averages the gradients."""
+    ranks) and DDP averages the gradients. ``mirror``: every training digit mirrored across the
+    width with probability 1/2 (the invariance the gauge models have by construction)."""
     gen = torch.Generator().manual_seed(seed)
     net = dist.wrap(model, info)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-6)
@@ -199,7 +209,11 @@ def train(model, images, labels, epochs, lr, seed, info, log=None):
         total, count = 0.0, 0
         for batch in dist.shard(torch.randperm(len(images), generator=gen), info).split(128):
             optimiser.zero_grad()
-            loss = F.cross_entropy(net(images[batch]), labels[batch])
+            xb = images[batch]
+            if mirror:
+                flip = torch.rand(len(batch), generator=gen) < 0.5
+                xb = torch.where(flip[:, None, None, None], xb.flip(2), xb)
+            loss = F.cross_entropy(net(xb), labels[batch])
             loss.backward()
             optimiser.step()
             total, count = total + loss.item() * len(batch), count + len(batch)
@@ -241,7 +255,13 @@ def parse_args(argv=None):
     parser.add_argument("--channels", type=int, default=8, help="channels of the conventional CNN's first blocks")
     parser.add_argument("--kernel-size", type=int, default=5)
     parser.add_argument("--batch-norm", action="store_true", help="batch norm after every conv (not in the paper)")
+    parser.add_argument(
+        "--mirror-train", action="store_true", help="mirror training digits across the width with probability 1/2"
+    )
     parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument(
+        "--init-gain", type=float, default=INIT_GAIN, help="gauge convs' initial weight variance x fan-in (2: He's)"
+    )
     parser.add_argument("--shifts", type=int, default=4, help="shifted copies of every test digit")
     parser.add_argument("--models", default=",".join(NAMES), help=f"comma-separated subset of {', '.join(NAMES)}")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
@@ -255,6 +275,8 @@ def parse_args(argv=None):
         args.n_train, args.epochs, args.n_max, args.shifts = 200, 1, 300, 1
     else:
         args.n_max = None
+    if not args.init_gain > 0:
+        parser.error(f"--init-gain must be positive, got {args.init_gain}")
     args.models = [m.strip() for m in args.models.split(",")]
     unknown = [m for m in args.models if m not in NAMES]
     if unknown:
@@ -295,13 +317,14 @@ def main(argv=None):
         header, rule = header + " shifted -> shifted |", rule + "---:|"
     rows, predicted = [], {}
     log = print if args.verbose else None
-    for key, make in build_models(args.channels, args.kernel_size, args.models, args.batch_norm).items():
+    models = build_models(args.channels, args.kernel_size, args.models, args.batch_norm, args.init_gain)
+    for key, make in models.items():
         name = NAMES[key]
         t0 = time.perf_counter()
         cells = []
         for regime, x in regimes:
             torch.manual_seed(args.seed)
-            model = train(make(), x, y_train, args.epochs, args.lr, args.seed, info, log)
+            model = train(make(), x, y_train, args.epochs, args.lr, args.seed, info, log, args.mirror_train)
             if regime == "centred":
                 cells.append(error(model, x_test, y_test))
             cells.append(error(model, x_shifted, y_shifted))

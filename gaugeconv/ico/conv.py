@@ -305,10 +305,13 @@ class IcoConv(nn.Module):
         self.bias_map = SparseRead(bias_index, bias_coef) if self.bias is not None else None
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """He initialisation for the 7-tap fan-in; zero bias."""
+    def reset_parameters(self, gain: float = 2.0) -> None:
+        """Normal weights of variance ``gain / (7 C_in)`` (the 7-tap fan-in; ``gain = 2``: He's);
+        zero bias."""
+        if not gain > 0:
+            raise ValueError(f"gain must be positive, got {gain}")
         with torch.no_grad():
-            self.weight.normal_(0.0, math.sqrt(2.0 / (7 * self.in_type.dim)))
+            self.weight.normal_(0.0, math.sqrt(gain / (7 * self.in_type.dim)))
             if self.bias is not None:
                 self.bias.zero_()
 

@@ -96,9 +96,17 @@ class MobiusConv(nn.Module):
         self.bias_map = SparseRead(bias_index, bias_coef) if self.bias is not None else None
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Normal weights with He's fan-in ``C_in k^2``; zero bias."""
-        nn.init.normal_(self.weight, std=math.sqrt(2.0 / (self.in_type.dim * self.kernel_size**2)))
+    def reset_parameters(self, gain: float = 2.0) -> None:
+        """Normal weights of variance ``gain / (C_in k^2)`` (the fan-in); zero bias.
+
+        The default ``gain = 2`` is He's (ReLU). The solved basis spreads each weight over its
+        taps so that every output channel's kernel has about the same energy as an unconstrained
+        one: ``sum K^2 ~ gain`` per output channel. ``gain = 1/3`` is the variance of PyTorch's
+        default ``nn.Conv2d`` initialisation, for a comparison with conventional CNNs at equal
+        initial variance."""
+        if not gain > 0:
+            raise ValueError(f"gain must be positive, got {gain}")
+        nn.init.normal_(self.weight, std=math.sqrt(gain / (self.in_type.dim * self.kernel_size**2)))
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 

@@ -114,9 +114,12 @@ class GaugeConv(nn.Module):
         self.reset_parameters()
 
     # ------------------------------------------------------------------ parameters
-    def reset_parameters(self) -> None:
-        """Normal weights scaled by each output channel's fan-in (neighbour and self terms
-        share the variance equally); zero biases."""
+    def reset_parameters(self, gain: float = 1.0) -> None:
+        """Normal weights of variance ``gain / (2 fan)``, ``fan`` the number of weights feeding the
+        weight's output channel in its term (the neighbour and self terms share the variance
+        ``gain / fan`` equally); zero biases."""
+        if not gain > 0:
+            raise ValueError(f"gain must be positive, got {gain}")
         width = len(self.plan.out_sorted)
         with torch.no_grad():
             for w, pos, param, n_flat in (
@@ -129,7 +132,7 @@ class GaugeConv(nn.Module):
                 fan = torch.bincount(col, minlength=width).clamp(min=1).to(torch.float64)
                 first = torch.full((w.numel(),), -1, dtype=torch.int64)
                 first[param.flip(0)] = col.flip(0)
-                w.copy_(torch.randn(w.numel(), dtype=torch.float64) / torch.sqrt(2.0 * fan[first]))
+                w.copy_(torch.randn(w.numel(), dtype=torch.float64) / torch.sqrt(2.0 * fan[first] / gain))
             if self.bias is not None:
                 self.bias.zero_()
 
