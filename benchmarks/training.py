@@ -6,7 +6,7 @@
 * ``--batch``: a batch of 8 tori of different sizes (4.6k to 5.6k vertices, 41k in all) against one
   torus of 41k vertices, per vertex: the batch made once and reused; a new batch of the same torch
   meshes every step (what ``gaugeconv.data.collate`` does with an in-memory dataset: the batch
-  assembles its operators from the ones its meshes keep); and a new batch made from numpy and
+  applies the operators its meshes keep, mesh by mesh); and a new batch made from numpy and
   converted every step (nothing kept: its operators are built in the step).
 * ``--compile``: a GaugeResNet forward+backward, eager against ``torch.compile`` (inductor),
   after warm-up; the number of graphs and graph breaks from ``torch._dynamo.explain``.
@@ -115,7 +115,7 @@ def batches(args) -> None:
 
     meshes = [g.to_torch(torch.float32, device) for g in parts]  # kept, like collate's
 
-    def new_batch():  # a new batch of the kept meshes: operators assembled from theirs
+    def new_batch():  # a new batch of the kept meshes: their operators, applied mesh by mesh
         train_step(model, x_batch, Geometry.batch(meshes))
 
     def new_geometry():  # a new geometry every step, nothing kept: operators built in the step

@@ -271,7 +271,7 @@ class Geometry:
     #: what the layers build for this object (sparse operators, checks; :mod:`gaugeconv.nn.operators`):
     #: private, it lives and dies with the object and is never saved, copied, pickled or compared.
     #: A batch of torch geometries also keeps its meshes under ``"parts"``, so that the layers
-    #: assemble its operators from theirs (built once per mesh) instead of building them anew.
+    #: apply their operators (built once per mesh), mesh by mesh, instead of building them anew.
     _operators: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __getstate__(self):
@@ -315,9 +315,9 @@ class Geometry:
         the mesh of every vertex is ``numpy.repeat(arange(n), graph_sizes)``. Its structure group is
         O2 if any input's is.
         The coarse levels and pooling maps that all inputs have are batched the same way.
-        A batch of torch geometries remembers them: GaugeConv assembles the batch's operators
-        from the ones it keeps on each mesh (built on a mesh's first batch, reused in every later
-        batch that holds the same object), so new batches of known meshes are cheap.
+        A batch of torch geometries remembers them: GaugeConv applies the operators it keeps on
+        each mesh to that mesh's rows (built on a mesh's first batch, reused in every later batch
+        that holds the same object), so a new batch of known meshes costs what a reused one does.
         """
         geometries = list(geometries)
         if not geometries:

@@ -5,7 +5,7 @@ numbers; the custom op behind the sparse products passes torch's operator checks
 import pytest
 import torch
 
-from gaugeconv import FieldType
+from gaugeconv import FieldType, Geometry
 from gaugeconv.models import GaugeResNet
 from gaugeconv.nn.kernel import KernelPlan
 from gaugeconv.nn.operators import _sparse_moments, gauge_operators
@@ -52,3 +52,27 @@ def test_custom_op_passes_opcheck(mobius_geometry):
     op = gauge_operators(g, plan, None, "mean", torch.float64, torch.device("cpu"))[0][0]
     x = torch.randn(2 * g.n_vertices, 3, dtype=torch.float64, requires_grad=True)
     torch.library.opcheck(_sparse_moments, (x, *op))
+
+
+def test_a_batch_of_meshes_is_one_graph(torus_geometry, disc_geometry, fresh_dynamo):
+    """On a batch of torch meshes the operators are applied mesh by mesh (one custom op per mesh
+    and matrix): still one graph without breaks, the numbers and gradients of eager."""
+    batch = Geometry.batch([torus_geometry.to_torch(torch.float32), disc_geometry.to_torch(torch.float32)])
+    model = GaugeResNet(FieldType("3x0"), FieldType("2x0 + 1 + 2"), 3, depth=1, band_limit=2)
+    randomize_parameters(model)
+    x = torch.randn(batch.n_vertices, 3)
+
+    def step(x, geometry):
+        return model(x, geometry).square().sum()
+
+    step(x, batch).backward()  # eager: the meshes get their operators
+    eager = [p.grad.clone() for p in model.parameters()]
+    explanation = torch._dynamo.explain(step)(x, batch)
+    assert (explanation.graph_count, explanation.graph_break_count) == (1, 0), explanation.break_reasons
+    torch._dynamo.reset()
+    model.zero_grad()
+    loss = torch.compile(step, backend="aot_eager", fullgraph=True)(x, batch)
+    loss.backward()
+    torch.testing.assert_close(loss, step(x, batch).detach(), atol=1e-5, rtol=1e-5)
+    for p, grad in zip(model.parameters(), eager):
+        torch.testing.assert_close(p.grad, grad, atol=1e-5, rtol=1e-5)

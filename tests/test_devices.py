@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from gaugeconv import FieldType, preprocess, shapes
+from gaugeconv import FieldType, Geometry, preprocess, shapes
 from gaugeconv.ico import IcoConv, IcoPad, IcoPool, IcoUnpool
 from gaugeconv.mobius import MobiusConv, MobiusPool
 from gaugeconv.models import GaugeResNet, GaugeUNet
@@ -150,10 +150,20 @@ def test_batch_norm_running_statistics(exact_cuda):
 
 
 @needs_cuda
+def test_gauge_conv_on_a_batch_of_torch_meshes(disc_geometry, mobius_geometry, exact_cuda):
+    """A batch of torch meshes applies their operators mesh by mesh (rows of one result)."""
+
+    def make(dev):
+        meshes = [g.to_torch(torch.float32, dev) for g in (disc_geometry, mobius_geometry)]
+        batch = Geometry.batch(meshes)
+        return torch.randn(2, batch.n_vertices, O2.dim, device=dev).requires_grad_(), batch
+
+    _agree(GaugeConv(O2, O2, rings=2), make)
+
+
+@needs_cuda
 @pytest.mark.parametrize("reduce", ["mean", "max", "sum", "area"])
 def test_global_pool_on_a_batch(reduce, disc_geometry, torus_geometry, exact_cuda):
-    from gaugeconv import Geometry
-
     batch = Geometry.batch([disc_geometry, torus_geometry])
     _agree(torch.nn.Identity(), _on_mesh(batch, 5), call=lambda m, x, g: global_pool(m(x), g, reduce))
 

@@ -17,7 +17,8 @@ from gaugeconv import FieldType, Geometry
 from gaugeconv.nn import GaugeConv, clear_operators, operator_nbytes
 from gaugeconv.nn import operators as ops_module
 from gaugeconv.nn.kernel import KernelPlan
-from gaugeconv.nn.operators import gauge_operators, ring_weights, sparse_moments
+from gaugeconv.nn.operators import PartedOperator, gauge_operators, ring_weights, sparse_moments
+from gaugeconv.testing import randomize_parameters
 
 T_IN = FieldType("2x0 + 0- + 1 + 2", group="O2")
 T_OUT = FieldType("0 + 0- + 2x1 + 2", group="O2")
@@ -180,6 +181,44 @@ def test_sparse_moments_gradients(mobius_geometry):
     assert torch.autograd.gradgradcheck(lambda v: sparse_moments(op, v), (x,))
 
 
+def test_parted_operator_gradients(mobius_geometry, disc_geometry):
+    """A batch's operator, applied mesh by mesh: its product, transpose and double backward are
+    those of the block-diagonal matrix."""
+    meshes = [g.to_torch(torch.float64) for g in (mobius_geometry, disc_geometry)]
+    plan = KernelPlan(FieldType("1", group="O2"), FieldType("0 + 2", group="O2"), rings=2, band_limit=None)
+    op = gauge_operators(Geometry.batch(meshes), plan, None, "mean", torch.float64, torch.device("cpu"))[0][0]
+    assert isinstance(op, PartedOperator)
+    x = torch.randn(sum(op.cols), 3, dtype=torch.float64, requires_grad=True)
+    whole = op.block_diagonal()
+    torch.testing.assert_close(sparse_moments(op, x), sparse_moments(whole, x), atol=0, rtol=0)
+    assert torch.autograd.gradcheck(lambda v: sparse_moments(op, v), (x,))
+    assert torch.autograd.gradgradcheck(lambda v: sparse_moments(op, v), (x,))
+
+
+def test_a_batch_runs_like_its_meshes_one_by_one(disc_geometry, mobius_geometry, torus_geometry):
+    """GaugeConv on a batch of torch meshes (operators applied mesh by mesh) gives the outputs and
+    gradients (input and parameters) of the meshes run one by one, in a feature batch too."""
+    meshes = [g.to_torch(torch.float64) for g in (disc_geometry, mobius_geometry, torus_geometry)]
+    conv = randomize_parameters(GaugeConv(T_IN, T_OUT).double())
+    xs = [torch.randn(2, g.n_vertices, T_IN.dim, dtype=torch.float64, requires_grad=True) for g in meshes]
+    ys = [conv(x, g) for x, g in zip(xs, meshes)]
+    weights = [torch.randn_like(y) for y in ys]
+    sum((y * w).sum() for y, w in zip(ys, weights)).backward()
+    one_by_one = [p.grad.clone() for p in conv.parameters()]
+    conv.zero_grad()
+    x = torch.cat([x.detach() for x in xs], dim=1).requires_grad_()
+    batch = Geometry.batch(meshes)
+    y = conv(x, batch)
+    (y * torch.cat(weights, dim=1)).sum().backward()
+    torch.testing.assert_close(y, torch.cat(ys, dim=1), atol=1e-12, rtol=0)
+    torch.testing.assert_close(x.grad, torch.cat([x.grad for x in xs], dim=1), atol=1e-12, rtol=0)
+    for p, expected in zip(conv.parameters(), one_by_one):
+        torch.testing.assert_close(p.grad, expected, atol=1e-10, rtol=1e-12)
+    # negative control: the same features on the meshes in another order (other vertex ranges)
+    swapped = Geometry.batch([meshes[1], meshes[0], meshes[2]])
+    assert not torch.allclose(conv(x, swapped), y.detach(), atol=1e-6)
+
+
 def test_edges_in_any_order(disc_geometry):
     """Edges need not come grouped: shuffling them changes nothing but rounding."""
     g = disc_geometry.numpy()
@@ -233,7 +272,8 @@ def test_a_batch_of_torch_geometries_assembles_its_operators_from_its_meshes(
     assert len(builds) == 4 * n_matrices  # the three meshes', once each
     for group_e, group_a in zip(expected, assembled):
         for e, a in zip(group_e, group_a):
-            for mine, theirs in zip(a, e):  # index arrays as int64 (their dtypes follow the sizes)
+            assert isinstance(a, PartedOperator) and len(a.parts) == 3  # applied mesh by mesh
+            for mine, theirs in zip(a.block_diagonal(), e):  # index arrays as int64 (their dtypes follow the sizes)
                 mine, theirs = (t if t.is_floating_point() else t.long() for t in (mine, theirs))
                 torch.testing.assert_close(mine, theirs, atol=0, rtol=0)
     again = Geometry.batch([meshes[2], meshes[0]])  # another batch of known meshes: nothing built

@@ -10,12 +10,13 @@ same order; per-mesh targets are stacked. The result pickles (DataLoader workers
 the geometry object (docs/layers.md), so a new object every step would rebuild them every step
 (about 2-3x the step's time). Every sample's geometry is therefore converted to torch once and
 kept on the sample's (numpy) geometry, in its private store (never pickled); a batch of one is
-that torch geometry, a batch of several is :meth:`Geometry.batch` of them, which assembles its
-operators from theirs; :meth:`MeshBatch.to` and :meth:`MeshBatch.pin_memory` keep their results
-likewise. So a loop over an in-memory dataset builds every mesh's operators once, on CPU or GPU,
-whatever the batches. Memory: the kept operators, about 5 kB per vertex per distinct layer
-signature, for the whole dataset (:func:`gaugeconv.nn.clear_operators` frees them). Samples from
-DataLoader worker processes arrive as copies and are converted (and their operators built) anew.
+that torch geometry, a batch of several is :meth:`Geometry.batch` of them, which applies their
+operators mesh by mesh (nothing copied per batch); :meth:`MeshBatch.to` and
+:meth:`MeshBatch.pin_memory` keep their results likewise. So a loop over an in-memory dataset
+builds every mesh's operators once, on CPU or GPU, whatever the batches. Memory: the kept
+operators, about 5 kB per vertex per distinct layer signature, for the whole dataset
+(:func:`gaugeconv.nn.clear_operators` frees them). Samples from DataLoader worker processes
+arrive as copies and are converted (and their operators built) anew.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def graph_index(geometry) -> torch.Tensor:
     if not sizes:
         return torch.zeros(geometry.n_vertices, dtype=torch.int64, device=device)
     counts = torch.as_tensor(sizes, dtype=torch.int64, device=device)
-    return torch.repeat_interleave(torch.arange(len(sizes), device=device), counts)
+    return torch.repeat_interleave(torch.arange(len(sizes), device=device), counts, output_size=sum(sizes))
 
 
 class SparseRead(nn.Module):
