@@ -7,8 +7,8 @@ Typical use::
     from gaugeconv.data import MeshDataset, collate
 
     data = MeshDataset.from_folder("meshes/", labels="meshes/labels.npz", levels=2,
-                                   cache_dir="cache/", inputs=("constant", "curvature"))
-    loader = DataLoader(data, batch_size=4, shuffle=True, collate_fn=collate, num_workers=2)
+                                   cache_dir="cache/", inputs=("constant", "curvature"), in_memory=True)
+    loader = DataLoader(data, batch_size=4, shuffle=True, collate_fn=collate)  # operators built once per mesh
     for batch in loader:
         out = model(batch.x, batch.geometry)   # batch.y: targets aligned with the rows of out
 
