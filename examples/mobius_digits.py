@@ -31,6 +31,7 @@ Run::
 
     python examples/mobius_digits.py                   # centred training
     python examples/mobius_digits.py --shifted-train   # also train on shifted digits (twice as long)
+    python examples/mobius_digits.py --models scalar,sign --seeds 3 --threads 2   # mean ± std of 3 runs
     python examples/mobius_digits.py --quick           # a tiny run: the pipeline only
 """
 
@@ -224,6 +225,13 @@ def train(model, images, labels, epochs, lr, seed, info, log=None, mirror: bool 
     return model
 
 
+def format_errors(errors) -> str:
+    """One error (``"3.20"``), or the mean and sample standard deviation of several (``"3.20 ± 0.41"``)."""
+    if len(errors) == 1:
+        return f"{errors[0]:.2f}"
+    return f"{np.mean(errors):.2f} ± {np.std(errors, ddof=1):.2f}"
+
+
 @torch.no_grad()
 def error(model, images, labels):
     model.eval()
@@ -267,7 +275,10 @@ def parse_args(argv=None):
     parser.add_argument("--models", default=",".join(NAMES), help=f"comma-separated subset of {', '.join(NAMES)}")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     parser.add_argument("--shifted-train", action="store_true", help="also train on shifted digits (doubles the time)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data split and of the first training run")
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="training runs per model (seeds --seed, --seed + 1, ...): mean ± std"
+    )
     parser.add_argument("--picture", default="", help="PNG of 8 shifted test digits with predictions ('' for none)")
     parser.add_argument("--verbose", action="store_true", help="print the training loss of every epoch")
     parser.add_argument("--quick", action="store_true", help="a tiny run (300 digits, 1 epoch): the pipeline only")
@@ -276,6 +287,8 @@ def parse_args(argv=None):
         args.n_train, args.epochs, args.n_max, args.shifts = 200, 1, 300, 1
     else:
         args.n_max = None
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if not args.init_gain > 0:
         parser.error(f"--init-gain must be positive, got {args.init_gain}")
     args.models = [m.strip() for m in args.models.split(",")]
@@ -322,18 +335,22 @@ def main(argv=None):
     for key, make in models.items():
         name = NAMES[key]
         t0 = time.perf_counter()
-        cells = []
-        for regime, x in regimes:
-            torch.manual_seed(args.seed)
-            model = train(make(), x, y_train, args.epochs, args.lr, args.seed, info, log, args.mirror_train)
-            if regime == "centred":
-                cells.append(error(model, x_test, y_test))
-            cells.append(error(model, x_shifted, y_shifted))
-            if regime == "centred":
-                with torch.no_grad():
-                    predicted[key] = model.eval()(x_shifted[:8]).argmax(1)
+        runs = []  # per training seed: the errors of the table's columns
+        for seed in range(args.seed, args.seed + args.seeds):
+            cells = []
+            for regime, x in regimes:
+                torch.manual_seed(seed)
+                model = train(make(), x, y_train, args.epochs, args.lr, seed, info, log, args.mirror_train)
+                if regime == "centred":
+                    cells.append(error(model, x_test, y_test))
+                cells.append(error(model, x_shifted, y_shifted))
+                if regime == "centred" and seed == args.seed:
+                    with torch.no_grad():
+                        predicted[key] = model.eval()(x_shifted[:8]).argmax(1)
+            runs.append(cells)
+        cells = [format_errors(column) for column in zip(*runs)]
         seconds = time.perf_counter() - t0
-        row = f"| {name} | {describe(model)} | {n_params(model)} | " + " | ".join(f"{c:.2f}" for c in cells) + " |"
+        row = f"| {name} | {describe(model)} | {n_params(model)} | " + " | ".join(cells) + " |"
         rows.append(row + f" {seconds:.0f} s |")
         print(f"  {rows[-1]} (load average {os.getloadavg()[0]:.2f})", flush=True)
     if args.picture and info.rank == 0:
@@ -344,7 +361,8 @@ def main(argv=None):
     print(rule + "---:|")
     print("\n".join(rows))
     total = time.perf_counter() - start
-    print(f"\ntest error in %; total runtime {total:.0f} s (load average {os.getloadavg()[0]:.2f})")
+    spread = f", mean ± standard deviation over {args.seeds} training seeds" if args.seeds > 1 else ""
+    print(f"\ntest error in %{spread}; total runtime {total:.0f} s (load average {os.getloadavg()[0]:.2f})")
     dist.cleanup()
 
 

@@ -138,3 +138,16 @@ def test_quick_run_prints_the_table(name, data, capsys, monkeypatch):
     assert len(table) == 1 + len(list(names))
     for model_name in names:
         assert any(line.startswith(f"| {model_name} |") for line in table), model_name
+
+
+def test_mobius_seeds_give_mean_and_spread(capsys):
+    """``--seeds 2``: every cell is a mean ± standard deviation of two training runs."""
+    strip = load("mobius_digits")
+    strip.main(["--quick", "--models", "seam,sign", "--seeds", "2"])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| CNN") or line.startswith("| gauge")]
+    assert len(rows) == 2 and all(line.count("±") == 2 for line in rows)
+    assert "mean ± standard deviation over 2 training seeds" in out
+    assert strip.format_errors([1.0, 3.0]) == "2.00 ± 1.41" and strip.format_errors([3.2]) == "3.20"
+    with pytest.raises(SystemExit):
+        strip.parse_args(["--seeds", "0"])
