@@ -19,31 +19,48 @@ def fresh_dynamo():
     torch._dynamo.reset()
 
 
-def test_gauge_resnet_is_one_graph(icosphere_geometry, torus_geometry, fresh_dynamo):
-    g = icosphere_geometry.to_torch(torch.float32)
+def _resnet_step():
+    """A GaugeResNet with random parameters and its training step ``step(x, geometry) -> loss``."""
     model = GaugeResNet(FieldType("3x0"), FieldType("2x0 + 1 + 2"), 3, depth=1, band_limit=2)
     randomize_parameters(model)
-    x = torch.randn(g.n_vertices, 3)
 
     def step(x, geometry):
         return model(x, geometry).square().sum()
 
-    step(x, g).backward()  # eager: the geometry gets its operators
+    return model, step
+
+
+def _assert_one_graph_like_eager(model, step, x, geometry, negative_control=None):
+    """Eager forward+backward first (the geometry gets its operators); then ``step`` is one graph
+    without breaks, and compiled with ``fullgraph=True`` gives eager's loss and gradients.
+    ``negative_control()`` runs between the two (it may use dynamo)."""
+    step(x, geometry).backward()
     eager = [p.grad.clone() for p in model.parameters()]
-    explanation = torch._dynamo.explain(step)(x, g)
+    explanation = torch._dynamo.explain(step)(x, geometry)
     assert (explanation.graph_count, explanation.graph_break_count) == (1, 0), explanation.break_reasons
-    # negative control: on a new geometry the operators are built outside the graph, a break per signature
-    fresh = torus_geometry.to_torch(torch.float32)
-    explanation = torch._dynamo.explain(step)(torch.randn(fresh.n_vertices, 3), fresh)
-    assert explanation.graph_break_count >= 1
-    assert "compiler.disable" in str(explanation.break_reasons[0].reason)
+    if negative_control is not None:
+        negative_control()
     torch._dynamo.reset()
     model.zero_grad()
-    loss = torch.compile(step, backend="aot_eager", fullgraph=True)(x, g)
+    loss = torch.compile(step, backend="aot_eager", fullgraph=True)(x, geometry)
     loss.backward()
-    torch.testing.assert_close(loss, step(x, g).detach(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(loss, step(x, geometry).detach(), atol=1e-5, rtol=1e-5)
     for p, grad in zip(model.parameters(), eager):
         torch.testing.assert_close(p.grad, grad, atol=1e-5, rtol=1e-5)
+
+
+def test_gauge_resnet_is_one_graph(icosphere_geometry, torus_geometry, fresh_dynamo):
+    g = icosphere_geometry.to_torch(torch.float32)
+    model, step = _resnet_step()
+
+    def new_geometry_breaks():
+        # negative control: on a new geometry the operators are built outside the graph, a break per signature
+        fresh = torus_geometry.to_torch(torch.float32)
+        explanation = torch._dynamo.explain(step)(torch.randn(fresh.n_vertices, 3), fresh)
+        assert explanation.graph_break_count >= 1
+        assert "compiler.disable" in str(explanation.break_reasons[0].reason)
+
+    _assert_one_graph_like_eager(model, step, torch.randn(g.n_vertices, 3), g, new_geometry_breaks)
 
 
 def test_custom_op_passes_opcheck(mobius_geometry):
@@ -58,21 +75,5 @@ def test_a_batch_of_meshes_is_one_graph(torus_geometry, disc_geometry, fresh_dyn
     """On a batch of torch meshes the operators are applied mesh by mesh (one custom op per mesh
     and matrix): still one graph without breaks, the numbers and gradients of eager."""
     batch = Geometry.batch([torus_geometry.to_torch(torch.float32), disc_geometry.to_torch(torch.float32)])
-    model = GaugeResNet(FieldType("3x0"), FieldType("2x0 + 1 + 2"), 3, depth=1, band_limit=2)
-    randomize_parameters(model)
-    x = torch.randn(batch.n_vertices, 3)
-
-    def step(x, geometry):
-        return model(x, geometry).square().sum()
-
-    step(x, batch).backward()  # eager: the meshes get their operators
-    eager = [p.grad.clone() for p in model.parameters()]
-    explanation = torch._dynamo.explain(step)(x, batch)
-    assert (explanation.graph_count, explanation.graph_break_count) == (1, 0), explanation.break_reasons
-    torch._dynamo.reset()
-    model.zero_grad()
-    loss = torch.compile(step, backend="aot_eager", fullgraph=True)(x, batch)
-    loss.backward()
-    torch.testing.assert_close(loss, step(x, batch).detach(), atol=1e-5, rtol=1e-5)
-    for p, grad in zip(model.parameters(), eager):
-        torch.testing.assert_close(p.grad, grad, atol=1e-5, rtol=1e-5)
+    model, step = _resnet_step()
+    _assert_one_graph_like_eager(model, step, torch.randn(batch.n_vertices, 3), batch)
