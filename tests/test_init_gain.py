@@ -22,6 +22,20 @@ def _gauge():
     return GaugeConv(FieldType("8x0 + 8x1 + 8x2"), FieldType("8x0 + 8x1 + 8x2"))
 
 
+def _conv(make, ico_atlas):
+    """One convolution of each family: ``make`` in ("mobius", "ico", "gauge")."""
+    return {"mobius": lambda: _mobius("8xreg", "8xreg"), "ico": lambda: _ico(ico_atlas), "gauge": _gauge}[make]()
+
+
+def _mean_kernel_energy(conv, gain, draws=20):
+    """The mean over ``draws`` initialisations of every output channel's kernel energy sum K^2."""
+    energies = []
+    for _ in range(draws):
+        conv.reset_parameters(gain=gain)
+        energies.append(conv.kernel().detach().pow(2).sum((1, 2, 3)).mean().item())
+    return np.mean(energies)
+
+
 @pytest.mark.parametrize(
     "spec", [("32x0", "32x0"), ("32x0-", "32x0-"), ("16xreg", "16xreg"), ("8x0 + 8x0- + 8xreg", "8x0 + 8x0- + 8xreg")]
 )
@@ -30,29 +44,20 @@ def test_mobius_kernel_energy_per_output_channel_is_gain(spec, gain):
     """Every output channel's kernel has energy sum K^2 close to ``gain`` (the unconstrained
     kernel's expectation), whatever the field kinds: the solved basis spreads each weight."""
     torch.manual_seed(0)
-    conv = _mobius(*spec)
-    energies = []
-    for _ in range(20):
-        conv.reset_parameters(gain=gain)
-        energies.append(conv.kernel().detach().pow(2).sum((1, 2, 3)).mean().item())
-    assert np.mean(energies) == pytest.approx(gain, rel=0.1)
+    assert _mean_kernel_energy(_mobius(*spec), gain) == pytest.approx(gain, rel=0.1)
 
 
 def test_ico_kernel_energy_per_output_channel_is_gain(ico_atlas):
     torch.manual_seed(0)
     conv = _ico(ico_atlas)
     for gain in (2.0, 1 / 3):
-        energies = []
-        for _ in range(20):
-            conv.reset_parameters(gain=gain)
-            energies.append(conv.kernel().detach().pow(2).sum((1, 2, 3)).mean().item())
-        assert np.mean(energies) == pytest.approx(gain, rel=0.1)
+        assert _mean_kernel_energy(conv, gain) == pytest.approx(gain, rel=0.1)
 
 
 @pytest.mark.parametrize("make", ["mobius", "ico", "gauge"])
 def test_gain_scales_the_weights_and_nothing_else(make, ico_atlas):
     """Same seed, two gains: the weights differ by exactly sqrt(gain ratio); the default is unchanged."""
-    conv = {"mobius": lambda: _mobius("8xreg", "8xreg"), "ico": lambda: _ico(ico_atlas), "gauge": _gauge}[make]()
+    conv = _conv(make, ico_atlas)
     params = [conv.weight] + ([conv.self_weight] if make == "gauge" else [])
     torch.manual_seed(1)
     conv.reset_parameters()
@@ -70,6 +75,6 @@ def test_gain_scales_the_weights_and_nothing_else(make, ico_atlas):
 @pytest.mark.parametrize("make", ["mobius", "ico", "gauge"])
 @pytest.mark.parametrize("gain", [0.0, -1.0, float("nan")])
 def test_gain_must_be_positive(make, gain, ico_atlas):
-    conv = {"mobius": lambda: _mobius("2x0", "2x0"), "ico": lambda: _ico(ico_atlas), "gauge": _gauge}[make]()
+    conv = _conv(make, ico_atlas)
     with pytest.raises(ValueError, match="gain must be positive"):
         conv.reset_parameters(gain=gain)
