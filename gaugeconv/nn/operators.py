@@ -354,6 +354,18 @@ def _csr_order(rows: _Rows, grid: torch.Tensor, width: int) -> torch.Tensor:
     return _gather_rows(grid.view(-1, width), rows.inv).view(-1)
 
 
+def _segment_layout(rows: _Rows, table: torch.Tensor) -> torch.Tensor:
+    """Flat CSR entries of a matrix with ``R`` rows per row vertex from ``table`` (R, E, w), the ``w``
+    entries of every row and edge (edges in the order of ``rows``; it may be a broadcast view):
+    per segment, one strided copy into its grid ``(vertices, R, d w)``, then :func:`_csr_order`."""
+    R, _, w = table.shape
+    out = torch.empty(table.numel(), dtype=table.dtype, device=table.device)
+    for d, e0, e1 in rows.segments:
+        n = (e1 - e0) // d
+        out[R * w * e0 : R * w * e1].view(n, R, d * w).copy_(table[:, e0:e1].reshape(R, n, d * w).transpose(0, 1))
+    return _csr_order(rows, out, R * w)
+
+
 def _crow(rows: _Rows, nb: int, k: int, dtype) -> torch.Tensor:
     """Row pointers of a matrix with ``nb`` rows per vertex and ``k`` entries per edge and row."""
     blocks = torch.arange(nb, device=rows.deg.device)
@@ -386,11 +398,8 @@ def _structure(store, rows: _Rows, col_vertex, key: tuple, nb: int, k: int, n_co
         if k > 1:
             kk = torch.arange(k, dtype=dtype, device=col_vertex.device)
             base = torch.add(base * k, kk[None, :], out=buffer(E * k, dtype).view(E, k))
-        col = torch.empty(nb * base.numel(), dtype=dtype, device=base.device)
-        for d, e0, e1 in rows.segments:  # every row of a vertex has the same columns
-            n = (e1 - e0) // d
-            col[nb * k * e0 : nb * k * e1].view(n, nb, d * k).copy_(base[e0:e1].view(n, 1, d * k).expand(n, nb, -1))
-        store[key] = (_crow(rows, nb, k, dtype), _csr_order(rows, col, nb * k))
+        # every row of a vertex has the same columns
+        store[key] = (_crow(rows, nb, k, dtype), _segment_layout(rows, base.expand(nb, -1, -1)))
     return store[key]
 
 
@@ -528,17 +537,12 @@ class _Builder:
         crow, col = _structure(store, self.targets, self.q_t, ("csr", str(device), nb, k), nb, k, V * k, buffer)
         # A^T: rows (q, component), columns (p, block): the same construction from the sources
         crow_t, col_t = _structure(store, self.sources, self.p_s, ("csr_t", str(device), k, nb), k, nb, V * nb, buffer)
-        # A: a table (block, edge, component) of the edges by target, then per segment the grid
-        # (vertices, block, edge, component)
+        # A: a table (block, edge, component) of the edges by target, laid out per segment
         h = self.ring_weights(k)
         table = self.scratch(k * nb * E).view(nb, E, k)
         for b, (freq, j, part) in enumerate(blocks):
             torch.mul(products[0][freq][part], h[j], out=table[b])
-        grid = torch.empty(nb * E * k, dtype=self.dtype, device=device)
-        for d, e0, e1 in self.targets.segments:
-            n = (e1 - e0) // d
-            grid[nb * k * e0 : nb * k * e1].view(n, nb, d * k).copy_(table[:, e0:e1].view(nb, n, d * k).transpose(0, 1))
-        values = _csr_order(self.targets, grid, nb * k)
+        values = _segment_layout(self.targets, table)
         # A^T: a table (component, block, edge) of the edges by source, then per segment the grid
         # (vertices, component, edge, block)
         table = self.scratch(k * nb * E).view(k, nb, E)
