@@ -26,6 +26,7 @@ of steps.
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 from dataclasses import dataclass
@@ -67,13 +68,15 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"environment variable {name} must be an integer, got {value!r}") from None
 
 
-def init(backend: str | None = None, device: str | None = None) -> DistInfo:
+def init(backend: str | None = None, device: str | None = None, timeout: float | None = None) -> DistInfo:
     """Join the process group described by torchrun's environment variables.
 
     Parameters
     ----------
     backend : "gloo", "nccl" or None (nccl if CUDA is available, else gloo)
     device : "cpu" or "cuda"; None picks ``cuda:LOCAL_RANK`` when CUDA is available, else cpu
+    timeout : seconds a rank waits for the others (rendezvous and every collective) before it
+        raises instead of hanging; None keeps PyTorch's default (30 minutes for gloo)
 
     Returns
     -------
@@ -94,8 +97,11 @@ def init(backend: str | None = None, device: str | None = None) -> DistInfo:
         if name not in os.environ:
             raise ValueError(f"{name} is not set: start the script with torchrun --nproc_per_node N")
     backend = backend or ("nccl" if use_cuda else "gloo")
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
     if not tdist.is_initialized():
-        tdist.init_process_group(backend=backend, rank=rank, world_size=world)
+        extra = {} if timeout is None else {"timeout": datetime.timedelta(seconds=timeout)}
+        tdist.init_process_group(backend=backend, rank=rank, world_size=world, **extra)
     return DistInfo(rank, world, local, dev, backend)
 
 

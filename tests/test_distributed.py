@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 import pytest
 import torch
@@ -27,7 +28,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
     )
     torch.set_num_threads(1)
-    info = dist.init()
+    info = dist.init(timeout=120)  # a lost peer raises instead of waiting 30 minutes
     torch.manual_seed(100 + rank)  # different initial weights on every rank: DDP must broadcast rank 0's
     model = GaugeUNet(FieldType("1x0"), FieldType("2x0"), [FieldType("2x0 + 1x1"), FieldType("2x0 + 1x1")]).double()
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -56,8 +57,20 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     dist.cleanup()
 
 
+def _spawn(fn, args, nprocs: int, deadline_s: float = 300.0) -> None:
+    """``mp.spawn`` that fails the test, instead of hanging the suite, if a rank is still running
+    after ``deadline_s`` (the ranks' own collectives time out after 120 s)."""
+    context = mp.spawn(fn, args=args, nprocs=nprocs, join=False)
+    deadline = time.monotonic() + deadline_s
+    while not context.join(timeout=1.0):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"a rank was still running after {deadline_s:.0f} s")
+
+
 def test_two_processes_end_with_identical_parameters(tmp_path):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    _spawn(_worker, (2, _free_port(), str(tmp_path)), nprocs=2)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     names = [k for k in r0["final"] if r0["final"][k].is_floating_point()]
     assert names
@@ -83,6 +96,10 @@ def test_single_process_without_torchrun(monkeypatch):
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(ValueError, match="MASTER_ADDR"):
         dist.init(device="cpu")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    with pytest.raises(ValueError, match="timeout must be a positive"):
+        dist.init(device="cpu", timeout=0)
 
 
 @pytest.mark.parametrize("world", [1, 2, 3, 4])
