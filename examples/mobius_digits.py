@@ -8,7 +8,10 @@ shifted by uniform integers in [0, 56).
 
 Models (Weiler, Forré, Verlinde, Welling 2021, Möbius MNIST): six convolution blocks with 5 x 5
 kernels, pooling along and across the strip after the second and the fourth, widths doubling at
-each pooling, ELU, a global max pooling and an MLP 32 -> 10; no batch norm in the convolution
+each pooling, ELU; the last block maps to 32 trivial fields (channels), without a nonlinearity,
+then a global max pooling and the published models' classifier: batch norm, ELU, dropout 0.3,
+linear 32 -> 32, batch norm, ELU, dropout 0.3, linear 32 -> 10 (``--head plain``: an invariant
+readout of the last block's fields and an MLP 32 -> 10 instead); no batch norm in the convolution
 stack (``--batch-norm`` adds it); parameter counts matched to the seam-padded CNN's.
 
 - conventional CNN, periodic padding: plain conv2d, the strip glued without its twist (a cylinder);
@@ -78,18 +81,31 @@ def shift_along(images: torch.Tensor, amounts: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def make_head(n: int, head: str) -> nn.Module:
+    """The classifier on ``n`` pooled invariants: ``"plain"`` an MLP n -> 32 -> 10 with ELU;
+    ``"paper"`` the published models' batch norm, ELU and dropout 0.3 before each of its two linears."""
+    if head == "plain":
+        return nn.Sequential(nn.Linear(n, 32), nn.ELU(), nn.Linear(32, 10))
+    return nn.Sequential(
+        nn.BatchNorm1d(n), nn.ELU(), nn.Dropout(0.3), nn.Linear(n, 32),
+        nn.BatchNorm1d(32), nn.ELU(), nn.Dropout(0.3), nn.Linear(32, 10),
+    )  # fmt: skip
+
+
 class ConventionalCNN(nn.Module):
     """Plain conv2d blocks (batch norm, ELU); ``padding="periodic"`` glues the strip without its twist,
     ``"seam"`` pads across the seam with the rows mirrored but treats every channel as a scalar
     (the strip's topology without the gauge action); zeros across the strip."""
 
-    def __init__(self, channels, kernel_size: int = 5, padding: str = "seam", batch_norm: bool = False):
+    def __init__(
+        self, channels, kernel_size: int = 5, padding: str = "seam", batch_norm: bool = False, head: str = "paper"
+    ):
         super().__init__()
         dims = [1, *channels]
-        self.h, self.padding = kernel_size // 2, padding
+        self.h, self.padding, self.paper = kernel_size // 2, padding, head == "paper"
         self.convs = nn.ModuleList(nn.Conv2d(a, b, kernel_size) for a, b in itertools.pairwise(dims))
         self.norms = nn.ModuleList(nn.BatchNorm2d(b) if batch_norm else nn.Identity() for b in dims[1:])
-        self.head = nn.Sequential(nn.Linear(channels[-1], 32), nn.ELU(), nn.Linear(32, 10))
+        self.head = make_head(channels[-1], head)
 
     def pad(self, x):
         if self.padding == "periodic":
@@ -98,34 +114,44 @@ class ConventionalCNN(nn.Module):
 
     def forward(self, x):
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
-            x = ACT(norm(conv(self.pad(x))))
+            x = norm(conv(self.pad(x)))
+            if not (self.paper and i == len(self.convs) - 1):
+                x = ACT(x)
             if i in POOL_AFTER:
                 x = F.max_pool2d(x, 2)
         return self.head(x.amax(dim=(2, 3)))
 
 
 class GaugeCNN(nn.Module):
-    """Six MobiusConv blocks (FieldBatchNorm, NormNonlinearity), two poolings, global invariant pooling, MLP.
+    """Six MobiusConv blocks (FieldBatchNorm, NormNonlinearity), two poolings, global invariant pooling, classifier.
 
     Batch norm, nonlinearity and readout are the library's shared layers on the channel axis
     ``dim=1``; the readout gives one invariant per field (trivial value, norm, regular max), whose
-    maximum over the strip is unchanged by every shift by a multiple of the total stride."""
+    maximum over the strip is unchanged by every shift by a multiple of the total stride. With
+    ``head="paper"`` the last block's type is trivial fields and has no nonlinearity (the
+    published models' learned invariant map), so the readout passes them through."""
 
-    def __init__(self, types, kernel_size: int = 5, batch_norm: bool = False, init_gain: float = INIT_GAIN):
+    def __init__(
+        self, types, kernel_size: int = 5, batch_norm: bool = False, init_gain: float = INIT_GAIN, head: str = "paper"
+    ):
         super().__init__()
         types = [FieldType("1x0", group=types[0].group), *types]
         self.convs = nn.ModuleList(MobiusConv(a, b, kernel_size) for a, b in itertools.pairwise(types))
         self.norms = nn.ModuleList(FieldBatchNorm(t, dim=1) if batch_norm else nn.Identity() for t in types[1:])
         self.acts = nn.ModuleList(NormNonlinearity(t, fn=ACT, dim=1) for t in types[1:])
+        if head == "paper":  # the last block maps to trivial fields, pooled as they are
+            self.acts[-1] = nn.Identity()
         with torch.no_grad():
             for conv in self.convs:
                 if init_gain != 2.0:  # the layers' default draw otherwise (the same random numbers)
                     conv.reset_parameters(gain=init_gain)
             for t, act in zip(types[1:], self.acts):
+                if isinstance(act, nn.Identity):
+                    continue
                 act.bias[torch.as_tensor([f.kind == "0-" for f in t])] = SIGN_BIAS
         self.pools = nn.ModuleDict({str(i): MobiusPool(types[i + 1], along=True, across=True) for i in POOL_AFTER})
         self.readout = InvariantReadout(types[-1], reduce="max", dim=1)
-        self.head = nn.Sequential(nn.Linear(self.readout.out_dim, 32), nn.ELU(), nn.Linear(32, 10))
+        self.head = make_head(self.readout.out_dim, head)
 
     def forward(self, x):
         for i, (conv, norm, act) in enumerate(zip(self.convs, self.norms, self.acts)):
@@ -158,20 +184,28 @@ def n_params(model: nn.Module) -> int:
 
 
 def gauge_model(
-    kind: str, scale: float, kernel_size: int, batch_norm: bool = False, init_gain: float = INIT_GAIN
+    kind: str,
+    scale: float,
+    kernel_size: int,
+    batch_norm: bool = False,
+    init_gain: float = INIT_GAIN,
+    head: str = "paper",
+    readout: int = 32,
 ) -> GaugeCNN:
     types = [FieldType(FIELDS[kind](max(1, round(scale * r))), group="D1") for r in STAGES]
-    return GaugeCNN(types, kernel_size, batch_norm, init_gain)
+    if head == "paper":
+        types[-1] = FieldType(f"{readout}x0", group="D1")
+    return GaugeCNN(types, kernel_size, batch_norm, init_gain, head)
 
 
-def matched_scale(kind: str, target: int, kernel_size: int, batch_norm: bool = False) -> float:
+def matched_scale(kind: str, target: int, kernel_size: int, batch_norm: bool = False, **kw) -> float:
     """The width scale of a gauge model whose parameter count is closest to ``target``."""
     low, high = 0.5, 64.0
     for _ in range(20):  # bisection: the count grows with the scale
         mid = (low + high) / 2
-        count = n_params(gauge_model(kind, mid, kernel_size, batch_norm))
+        count = n_params(gauge_model(kind, mid, kernel_size, batch_norm, **kw))
         low, high = (mid, high) if count < target else (low, mid)
-    counts = {s: abs(n_params(gauge_model(kind, s, kernel_size, batch_norm)) - target) for s in (low, high)}
+    counts = {s: abs(n_params(gauge_model(kind, s, kernel_size, batch_norm, **kw)) - target) for s in (low, high)}
     return min(counts, key=counts.get)
 
 
@@ -182,18 +216,23 @@ def describe(model: nn.Module) -> str:
     return " / ".join(str(c.out_channels) for c in model.convs[::2])
 
 
-def build_models(channels: int, kernel_size: int, keys, batch_norm: bool = False, init_gain: float = INIT_GAIN):
+def build_models(
+    channels: int, kernel_size: int, keys, batch_norm: bool = False, init_gain: float = INIT_GAIN, head: str = "paper"
+):
     """``{key: factory}``; the gauge models matched to the conventional CNN's parameter count."""
     conv_channels = [channels * r for r in STAGES]
     models = {
-        "periodic": lambda: ConventionalCNN(conv_channels, kernel_size, "periodic", batch_norm),
-        "seam": lambda: ConventionalCNN(conv_channels, kernel_size, "seam", batch_norm),
+        "periodic": lambda: ConventionalCNN(conv_channels, kernel_size, "periodic", batch_norm, head),
+        "seam": lambda: ConventionalCNN(conv_channels, kernel_size, "seam", batch_norm, head),
     }
     target = n_params(models["seam"]())
+    kw = dict(head=head, readout=conv_channels[-1])
     for kind in FIELDS:
         if kind in keys:
-            scale = matched_scale(kind, target, kernel_size, batch_norm)
-            models[kind] = lambda kind=kind, scale=scale: gauge_model(kind, scale, kernel_size, batch_norm, init_gain)
+            scale = matched_scale(kind, target, kernel_size, batch_norm, **kw)
+            models[kind] = lambda kind=kind, scale=scale: gauge_model(
+                kind, scale, kernel_size, batch_norm, init_gain, **kw
+            )
     return {key: models[key] for key in keys}
 
 
@@ -267,6 +306,12 @@ def parse_args(argv=None):
     parser.add_argument(
         "--mirror-train", action="store_true", help="mirror training digits across the width with probability 1/2"
     )
+    parser.add_argument(
+        "--head",
+        choices=("plain", "paper"),
+        default="paper",
+        help="the published models' classifier (default), or a plain MLP",
+    )
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument(
         "--init-gain", type=float, default=INIT_GAIN, help="gauge convs' weight variance x fan-in (1/3: the CNNs')"
@@ -331,7 +376,7 @@ def main(argv=None):
         header, rule = header + " shifted -> shifted |", rule + "---:|"
     rows, predicted = [], {}
     log = print if args.verbose else None
-    models = build_models(args.channels, args.kernel_size, args.models, args.batch_norm, args.init_gain)
+    models = build_models(args.channels, args.kernel_size, args.models, args.batch_norm, args.init_gain, args.head)
     for key, make in models.items():
         name = NAMES[key]
         t0 = time.perf_counter()

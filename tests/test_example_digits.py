@@ -99,16 +99,18 @@ def strip_shift_errors(model, shifts, seed=0):
 
 @pytest.mark.parametrize("kind", ["scalar", "sign", "regular", "mixed"])
 @pytest.mark.parametrize("batch_norm", [False, True])
-def test_gauge_models_of_the_example_are_invariant_under_shifts_by_their_stride(strip, kind, batch_norm):
-    model = prepared(strip.gauge_model(kind, 1.0, 5, batch_norm))
+@pytest.mark.parametrize("head", ["paper", "plain"])
+def test_gauge_models_of_the_example_are_invariant_under_shifts_by_their_stride(strip, kind, batch_norm, head):
+    model = prepared(strip.gauge_model(kind, 1.0, 5, batch_norm, head=head, readout=3))
     errors, size = strip_shift_errors(model, range(4, 57, 4))
     assert size > 1e-2
     assert errors.max() < 1e-10 * max(1.0, size), errors.max()
 
 
 @pytest.mark.parametrize("padding", ["periodic", "seam"])
-def test_conventional_cnns_are_not_invariant(strip, padding):
-    model = prepared(strip.ConventionalCNN([2, 2, 3, 3, 4, 4], 5, padding))
+@pytest.mark.parametrize("head", ["paper", "plain"])
+def test_conventional_cnns_are_not_invariant(strip, padding, head):
+    model = prepared(strip.ConventionalCNN([2, 2, 3, 3, 4, 4], 5, padding, head=head))
     errors, size = strip_shift_errors(model, (28, 32))
     assert errors.max() > 1e-4 * size
 
