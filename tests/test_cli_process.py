@@ -14,8 +14,18 @@ from gaugeconv import load_geometry, load_mesh, save_mesh, shapes
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1")
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT at its default, as in a terminal. A test run started in the
+    background by a shell without job control (``pytest &`` in a script) inherits SIGINT ignored,
+    and so would every child, which then never sees the Ctrl-C these tests send."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _gaugeconv(*args, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "gaugeconv", *args], env=ENV, start_new_session=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gaugeconv", *args],
+        env=ENV, start_new_session=True, preexec_fn=_default_sigint, **kwargs,
+    )  # fmt: skip
 
 
 def _group_is_gone(pgid: int) -> bool:
