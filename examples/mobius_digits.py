@@ -217,10 +217,20 @@ def describe(model: nn.Module) -> str:
 
 
 def build_models(
-    channels: int, kernel_size: int, keys, batch_norm: bool = False, init_gain: float = INIT_GAIN, head: str = "paper"
+    channels: int,
+    kernel_size: int,
+    keys,
+    batch_norm: bool = False,
+    init_gain: float = INIT_GAIN,
+    head: str = "paper",
+    readout: int | None = None,
 ):
-    """``{key: factory}``; the gauge models matched to the conventional CNN's parameter count."""
+    """``{key: factory}``; the gauge models matched to the conventional CNN's parameter count.
+    ``readout``: trivial fields (channels) of the last block with ``head="paper"``; None: the
+    width of the last stage, ``4 * channels``."""
     conv_channels = [channels * r for r in STAGES]
+    if head == "paper" and readout is not None:
+        conv_channels[-1] = readout
     models = {
         "periodic": lambda: ConventionalCNN(conv_channels, kernel_size, "periodic", batch_norm, head),
         "seam": lambda: ConventionalCNN(conv_channels, kernel_size, "seam", batch_norm, head),
@@ -312,6 +322,9 @@ def parse_args(argv=None):
         default="paper",
         help="the published models' classifier (default), or a plain MLP",
     )
+    parser.add_argument(
+        "--readout", type=int, default=None, help="trivial fields of the last block (default: 4 x --channels)"
+    )
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument(
         "--init-gain", type=float, default=INIT_GAIN, help="gauge convs' weight variance x fan-in (1/3: the CNNs')"
@@ -332,6 +345,8 @@ def parse_args(argv=None):
         args.n_train, args.epochs, args.n_max, args.shifts = 200, 1, 300, 1
     else:
         args.n_max = None
+    if args.readout is not None and args.readout < 1:
+        parser.error(f"--readout must be at least 1, got {args.readout}")
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if not args.init_gain > 0:
@@ -376,7 +391,9 @@ def main(argv=None):
         header, rule = header + " shifted -> shifted |", rule + "---:|"
     rows, predicted = [], {}
     log = print if args.verbose else None
-    models = build_models(args.channels, args.kernel_size, args.models, args.batch_norm, args.init_gain, args.head)
+    models = build_models(
+        args.channels, args.kernel_size, args.models, args.batch_norm, args.init_gain, args.head, args.readout
+    )
     for key, make in models.items():
         name = NAMES[key]
         t0 = time.perf_counter()

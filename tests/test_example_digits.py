@@ -153,3 +153,20 @@ def test_mobius_seeds_give_mean_and_spread(capsys):
     assert strip.format_errors([1.0, 3.0]) == "2.00 ± 1.41" and strip.format_errors([3.2]) == "3.20"
     with pytest.raises(SystemExit):
         strip.parse_args(["--seeds", "0"])
+    with pytest.raises(SystemExit):
+        strip.parse_args(["--readout", "0"])
+
+
+def test_mobius_readout_width_sets_the_last_block_and_keeps_counts_matched():
+    """``--readout N``: every model's last block has N trivial fields (channels), and the gauge
+    models stay within 10% of the seam-padded CNN's parameter count (as in the paper)."""
+    strip = load("mobius_digits")
+    models = {k: make() for k, make in strip.build_models(4, 5, list(strip.NAMES), readout=24).items()}
+    target = strip.n_params(models["seam"])
+    for key, model in models.items():
+        last = model.convs[-1]
+        if key in ("periodic", "seam"):
+            assert last.out_channels == 24
+        else:
+            assert str(last.out_type) == "24x0" and last.out_type.dim == 24, key
+        assert abs(strip.n_params(model) - target) <= 0.10 * target, key
