@@ -259,6 +259,8 @@ def train(model, images, labels, epochs, lr, seed, info, log=None, mirror: bool 
         net.train()
         total, count = 0.0, 0
         for batch in dist.shard(torch.randperm(len(images), generator=gen), info).split(128):
+            if len(batch) == 1:  # batch norm cannot train on one digit: it waits for the next epoch's order
+                continue
             optimiser.zero_grad()
             xb = images[batch]
             if mirror:

@@ -170,3 +170,17 @@ def test_mobius_readout_width_sets_the_last_block_and_keeps_counts_matched():
         else:
             assert str(last.out_type) == "24x0" and last.out_type.dim == 24, key
         assert abs(strip.n_params(model) - target) <= 0.10 * target, key
+
+
+def test_mobius_training_skips_a_last_batch_of_one_digit():
+    """129 training digits leave a last batch of one, which the classifier's batch norm cannot
+    train on: that batch is skipped (it is another digit in the next epoch's order)."""
+    strip = load("mobius_digits")
+    from gaugeconv.distributed import DistInfo
+
+    gen = torch.Generator().manual_seed(0)
+    images, labels = torch.rand(129, 1, 28, 28, generator=gen), torch.randint(0, 10, (129,), generator=gen)
+    model = strip.ConventionalCNN([2, 2, 3, 3, 4, 4], 5, "seam")
+    before = [p.detach().clone() for p in model.parameters()]
+    strip.train(model, images, labels, epochs=1, lr=1e-3, seed=0, info=DistInfo(device=torch.device("cpu")))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
