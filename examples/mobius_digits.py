@@ -8,10 +8,11 @@ shifted by uniform integers in [0, 56).
 
 Models (Weiler, Forré, Verlinde, Welling 2021, Möbius MNIST): six convolution blocks with 5 x 5
 kernels, pooling along and across the strip after the second and the fourth, widths doubling at
-each pooling, ELU; the last block maps to 32 trivial fields (channels), without a nonlinearity,
-then a global max pooling and the published models' classifier: batch norm, ELU, dropout 0.3,
-linear 32 -> 32, batch norm, ELU, dropout 0.3, linear 32 -> 10 (``--head plain``: an invariant
-readout of the last block's fields and an MLP 32 -> 10 instead); no batch norm in the convolution
+each pooling, ELU; the last block maps to trivial fields (channels; ``--readout``, 32 by
+default), without a nonlinearity, then a global max pooling and the published models'
+classifier: batch norm, ELU, dropout 0.3, linear -> 32, batch norm, ELU, dropout 0.3, linear
+-> 10 (``--head plain``: an invariant readout of the last block's fields and an MLP 32 -> 10
+instead); no batch norm in the convolution
 stack (``--batch-norm`` adds it); parameter counts matched to the seam-padded CNN's.
 
 - conventional CNN, periodic padding: plain conv2d, the strip glued without its twist (a cylinder);
@@ -34,7 +35,7 @@ Run::
 
     python examples/mobius_digits.py                   # centred training
     python examples/mobius_digits.py --shifted-train   # also train on shifted digits (twice as long)
-    python examples/mobius_digits.py --models scalar,sign --seeds 3 --threads 2   # mean ± std of 3 runs
+    python examples/mobius_digits.py --seeds 3         # mean ± std of 3 training runs (37 min)
     python examples/mobius_digits.py --quick           # a tiny run: the pipeline only
 """
 
