@@ -94,13 +94,17 @@ class PartedOperator(NamedTuple):
     parts: tuple
     cols: tuple
 
+    @property
+    def rows(self) -> tuple:
+        """The output rows of every part."""
+        return tuple(int(op.crow.shape[0]) - 1 for op in self.parts)
+
     def block_diagonal(self) -> SparseOperator:
         """The batch's operator as one :class:`SparseOperator` (values concatenated, index arrays
         offset), for inspection and tests; the layers never build it."""
         ops = self.parts
         crow, col = _concatenate_structure([(op.crow, op.col) for op in ops], self.cols)
-        rows = [op.crow.shape[0] - 1 for op in ops]
-        crow_t, col_t = _concatenate_structure([(op.crow_t, op.col_t) for op in ops], rows)
+        crow_t, col_t = _concatenate_structure([(op.crow_t, op.col_t) for op in ops], self.rows)
         values, values_t = torch.cat([op.values for op in ops]), torch.cat([op.values_t for op in ops])
         return SparseOperator(crow, col, values, crow_t, col_t, values_t)
 
@@ -122,11 +126,10 @@ def _csr_mm(
     return torch.addmm(out, a, x, beta=0.0, alpha=1.0, out=out)
 
 
-def _parted_mm(tensors: tuple, cols: tuple, x: torch.Tensor) -> torch.Tensor:
-    """The block-diagonal product: part i (``tensors[3 i : 3 i + 3]``, a CSR matrix with
-    ``cols[i]`` columns) times its rows of ``x``, written into its rows of one result."""
+def _parted_mm(tensors: tuple, rows: tuple, cols: tuple, x: torch.Tensor) -> torch.Tensor:
+    """The block-diagonal product: part i (``tensors[3 i : 3 i + 3]``, a CSR matrix of shape
+    ``(rows[i], cols[i])``) times its rows of ``x``, written into its rows of one result."""
     x = x.contiguous()
-    rows = [int(crow.shape[0]) - 1 for crow in tensors[0::3]]
     out = torch.empty(sum(rows), x.shape[1], dtype=x.dtype, device=x.device)
     r0 = c0 = 0
     for i, (r, c) in enumerate(zip(rows, cols)):
@@ -191,7 +194,7 @@ class _PartedMoments(torch.autograd.Function):
         ctx.cols, ctx.rows = cols, rows
         ctx.save_for_backward(*tensors)
         forward = tuple(t for i in range(0, len(tensors), 6) for t in tensors[i : i + 3])
-        return _parted_mm(forward, cols, x)
+        return _parted_mm(forward, rows, cols, x)
 
     @staticmethod
     def backward(ctx, grad):
@@ -222,8 +225,7 @@ def sparse_moments(op: SparseOperator | PartedOperator, x: torch.Tensor) -> torc
         if torch.compiler.is_compiling():
             xs = x.split(op.cols)
             return torch.cat([_sparse_moments(xi, *part) for xi, part in zip(xs, op.parts)])
-        rows = tuple(int(part.crow.shape[0]) - 1 for part in op.parts)
-        return _PartedMoments.apply(x, op.cols, rows, *(t for part in op.parts for t in part))
+        return _PartedMoments.apply(x, op.cols, op.rows, *(t for part in op.parts for t in part))
     if torch.compiler.is_compiling():
         return _sparse_moments(x, *op)
     return _SparseMoments.apply(x, *op)
