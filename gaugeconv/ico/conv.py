@@ -35,7 +35,7 @@ from torch.nn import functional as F
 
 from ..groups import FieldType, group_elements
 from ..nn.kernel import intertwiner_basis, invariant_basis, tile_basis
-from ..nn.util import SparseRead, as_tensor
+from ..nn.util import SparseRead, as_tensor, check_gain
 from .atlas import DIRECTIONS, IcoAtlas
 from .padding import CornerRule
 from .tables import border_cells, check_atlas, check_c6_type, corner_table, transport_table
@@ -308,8 +308,7 @@ class IcoConv(nn.Module):
     def reset_parameters(self, gain: float = 2.0) -> None:
         """Normal weights of variance ``gain / (7 C_in)`` (the 7-tap fan-in; ``gain = 2``: He's);
         zero bias."""
-        if not gain > 0:
-            raise ValueError(f"gain must be positive, got {gain}")
+        check_gain(gain)
         with torch.no_grad():
             self.weight.normal_(0.0, math.sqrt(gain / (7 * self.in_type.dim)))
             if self.bias is not None:

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..groups import FieldType
 from ..nn.kernel import intertwiner_basis, invariant_basis, tile_basis
-from ..nn.util import SparseRead
+from ..nn.util import SparseRead, check_gain
 from .grid import check_strip_type, seam_pad
 
 __all__ = ["MobiusConv", "mirror_kernel_basis"]
@@ -104,8 +104,7 @@ class MobiusConv(nn.Module):
         one: ``sum K^2 ~ gain`` per output channel. ``gain = 1/3`` is the variance of PyTorch's
         default ``nn.Conv2d`` initialisation, for a comparison with conventional CNNs at equal
         initial variance."""
-        if not gain > 0:
-            raise ValueError(f"gain must be positive, got {gain}")
+        check_gain(gain)
         nn.init.normal_(self.weight, std=math.sqrt(gain / (self.in_type.dim * self.kernel_size**2)))
         if self.bias is not None:
             nn.init.zeros_(self.bias)

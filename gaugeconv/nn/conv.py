@@ -31,7 +31,7 @@ from ..buffers import Geometry
 from ..groups import FieldType
 from .kernel import KernelPlan
 from .operators import gauge_operators, sparse_moments
-from .util import as_tensor, check_input, require_torch_geometry
+from .util import as_tensor, check_gain, check_input, require_torch_geometry
 
 __all__ = ["GaugeConv"]
 
@@ -118,8 +118,7 @@ class GaugeConv(nn.Module):
         """Normal weights of variance ``gain / (2 fan)``, ``fan`` the number of weights feeding the
         weight's output channel in its term (the neighbour and self terms share the variance
         ``gain / fan`` equally); zero biases."""
-        if not gain > 0:
-            raise ValueError(f"gain must be positive, got {gain}")
+        check_gain(gain)
         width = len(self.plan.out_sorted)
         with torch.no_grad():
             for w, pos, param, n_flat in (

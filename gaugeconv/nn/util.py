@@ -13,6 +13,7 @@ __all__ = [
     "along",
     "as_tensor",
     "check_channels",
+    "check_gain",
     "check_input",
     "graph_index",
     "require_torch_geometry",
@@ -56,6 +57,12 @@ def check_channels(x, field_type: FieldType, dim: int, where: str) -> int:
             f"{where}: x has {x.shape[dim]} channels on axis {dim}, expected {field_type.dim} for {field_type}"
         )
     return dim % x.dim()
+
+
+def check_gain(gain: float) -> None:
+    """Raise ValueError unless a convolution's initial-variance ``gain`` is positive (NaN is not)."""
+    if not gain > 0:
+        raise ValueError(f"gain must be positive, got {gain}")
 
 
 def along(t: torch.Tensor, dim: int, ndim: int) -> torch.Tensor:
