@@ -296,6 +296,51 @@ def test_norm_nonlinearity_per_kind():
     torch.testing.assert_close(layer(x), torch.tensor([expected], dtype=torch.float64))
 
 
+def _norm_nonlinearity_by_field(t: FieldType, x: torch.Tensor, bias: torch.Tensor, fn) -> torch.Tensor:
+    """NormNonlinearity's rule written field by field (channels last)."""
+    out = torch.empty_like(x)
+    for i, field in enumerate(t):
+        sl = field.slice
+        v = x[..., sl]
+        if field.kind in ("0", "reg"):
+            out[..., sl] = fn(v + bias[i])
+        else:
+            norm = v.norm(dim=-1, keepdim=True)
+            out[..., sl] = v * fn(norm + bias[i]) / norm
+    return out
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ("2x0 + 3xreg", "D1"),
+        ("3x0 + 2xreg", "C4"),
+        ("2x0- + 3x0", "O2"),
+        ("4x0-", "D1"),
+        ("2x0 + 2x0- + 2xreg", "D1"),
+        ("0 + 0- + 2x1", "O2"),
+    ],
+    ids=["pointwise-D1", "pointwise-C4", "trivial-sign", "sign-only", "mixed-D1", "general"],
+)
+def test_norm_nonlinearity_shortcuts_equal_the_rule(spec):
+    """Types with only trivial/regular fields, or whose norm-scaled fields all have one channel
+    (sign fields), take shorter paths; every path gives the per-field rule, values and gradients."""
+    t = FieldType(spec[0], group=spec[1])
+    layer = NormNonlinearity(t, fn=torch.nn.functional.elu, eps=0.0).double()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        layer.bias.uniform_(-1.0, 1.0)
+    x = torch.randn(3, 5, t.dim, dtype=torch.float64, requires_grad=True)
+    y = layer(x)
+    xr = x.detach().clone().requires_grad_(True)
+    expect = _norm_nonlinearity_by_field(t, xr, layer.bias.detach(), torch.nn.functional.elu)
+    torch.testing.assert_close(y, expect, atol=1e-12, rtol=0)
+    w = torch.randn_like(y)
+    (y * w).sum().backward()
+    (expect * w).sum().backward()
+    torch.testing.assert_close(x.grad, xr.grad, atol=1e-12, rtol=0)
+
+
 GRID_TYPES = [
     FieldType("2x0 + 2xreg + 1 + 3", group="C6"),
     FieldType("0 + 2x0- + 2xreg", group="D1"),

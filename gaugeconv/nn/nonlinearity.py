@@ -134,20 +134,33 @@ class NormNonlinearity(nn.Module):
         self.in_type = self.out_type = field_type
         self.fn = torch.relu if fn is None else fn
         self.eps, self.dim = eps, int(dim)
-        self.register_buffer("pointwise", as_tensor(field_type.mask("0", "reg")), persistent=False)
+        pointwise = field_type.mask("0", "reg")
+        self.register_buffer("pointwise", as_tensor(pointwise), persistent=False)
+        # which branches the type needs: both are computed for every channel only when it mixes them
+        self._any_pointwise, self._all_pointwise = bool(pointwise.any()), bool(pointwise.all())
+        # every field scaled by its norm has one channel (sign fields): the norm is |x| channel by channel
+        self._one_channel_norms = all(f.width == 1 for f in field_type if f.kind not in ("0", "reg"))
         self.register_buffer("field_of", as_tensor(field_type.field_of_channel), persistent=False)
         self.bias = nn.Parameter(torch.zeros(field_type.n_fields)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dim = check_channels(x, self.in_type, self.dim, type(self).__name__)
-        shape = list(x.shape)
-        shape[dim] = self.in_type.n_fields
-        sq = x.new_zeros(shape).index_add_(dim, self.field_of, x * x)
-        norm = torch.sqrt(sq + self.eps)
-        b = 0.0 if self.bias is None else along(self.bias.to(x.dtype), dim, x.dim())
-        scale = (self.fn(norm + b) / norm).index_select(dim, self.field_of)
         b_channel = 0.0 if self.bias is None else along(self.bias.to(x.dtype)[self.field_of], dim, x.dim())
-        return torch.where(along(self.pointwise, dim, x.dim()), self.fn(x + b_channel), x * scale)
+        if self._all_pointwise:  # trivial and regular fields only: no norms to take
+            return self.fn(x + b_channel)
+        if self._one_channel_norms:  # no sums over the channels of a field to take
+            norm = torch.sqrt(x * x + self.eps)
+            scaled = x * (self.fn(norm + b_channel) / norm)
+        else:
+            shape = list(x.shape)
+            shape[dim] = self.in_type.n_fields
+            sq = x.new_zeros(shape).index_add_(dim, self.field_of, x * x)
+            norm = torch.sqrt(sq + self.eps)
+            b = 0.0 if self.bias is None else along(self.bias.to(x.dtype), dim, x.dim())
+            scaled = x * (self.fn(norm + b) / norm).index_select(dim, self.field_of)
+        if not self._any_pointwise:
+            return scaled
+        return torch.where(along(self.pointwise, dim, x.dim()), self.fn(x + b_channel), scaled)
 
     def extra_repr(self) -> str:
         return f"{self.in_type}, group={self.in_type.group}, dim={self.dim}"
