@@ -93,6 +93,17 @@ def make_head(n: int, head: str) -> nn.Module:
     )  # fmt: skip
 
 
+class Pointwise(nn.Module):
+    """``fn`` channel by channel: the conventional CNNs' nonlinearity."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
 class ConventionalCNN(nn.Module):
     """Plain conv2d blocks (batch norm, ELU); ``padding="periodic"`` glues the strip without its twist,
     ``"seam"`` pads across the seam with the rows mirrored but treats every channel as a scalar
@@ -103,9 +114,12 @@ class ConventionalCNN(nn.Module):
     ):
         super().__init__()
         dims = [1, *channels]
-        self.h, self.padding, self.paper = kernel_size // 2, padding, head == "paper"
+        self.h, self.padding = kernel_size // 2, padding
         self.convs = nn.ModuleList(nn.Conv2d(a, b, kernel_size) for a, b in itertools.pairwise(dims))
         self.norms = nn.ModuleList(nn.BatchNorm2d(b) if batch_norm else nn.Identity() for b in dims[1:])
+        self.acts = nn.ModuleList(Pointwise(ACT) for _ in dims[1:])
+        if head == "paper":  # the last block's channels are pooled as they are
+            self.acts[-1] = nn.Identity()
         self.head = make_head(channels[-1], head)
 
     def pad(self, x):
@@ -114,10 +128,8 @@ class ConventionalCNN(nn.Module):
         return seam_pad(x, FieldType(f"{x.shape[1]}x0", group="D1"), self.h, self.h)  # mirror, no action
 
     def forward(self, x):
-        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
-            x = norm(conv(self.pad(x)))
-            if not (self.paper and i == len(self.convs) - 1):
-                x = ACT(x)
+        for i, (conv, norm, act) in enumerate(zip(self.convs, self.norms, self.acts)):
+            x = act(norm(conv(self.pad(x))))
             if i in POOL_AFTER:
                 x = F.max_pool2d(x, 2)
         return self.head(x.amax(dim=(2, 3)))
@@ -350,6 +362,8 @@ def parse_args(argv=None):
         args.n_max = None
     if args.readout is not None and args.readout < 1:
         parser.error(f"--readout must be at least 1, got {args.readout}")
+    if args.readout is not None and args.head == "plain":
+        parser.error("--readout sets the last block of the published classifier: drop it, or use --head paper")
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if not args.init_gain > 0:

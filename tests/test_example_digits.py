@@ -155,6 +155,8 @@ def test_mobius_seeds_give_mean_and_spread(capsys):
         strip.parse_args(["--seeds", "0"])
     with pytest.raises(SystemExit):
         strip.parse_args(["--readout", "0"])
+    with pytest.raises(SystemExit):  # the plain head has no trivial last block to size
+        strip.parse_args(["--readout", "16", "--head", "plain"])
 
 
 def test_mobius_readout_width_sets_the_last_block_and_keeps_counts_matched():
@@ -170,6 +172,7 @@ def test_mobius_readout_width_sets_the_last_block_and_keeps_counts_matched():
         else:
             assert str(last.out_type) == "24x0" and last.out_type.dim == 24, key
         assert abs(strip.n_params(model) - target) <= 0.10 * target, key
+        assert isinstance(model.acts[-1], torch.nn.Identity) and not isinstance(model.acts[0], torch.nn.Identity)
 
 
 def test_mobius_training_skips_a_last_batch_of_one_digit():
