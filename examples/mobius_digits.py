@@ -36,6 +36,7 @@ Run::
     python examples/mobius_digits.py                   # centred training
     python examples/mobius_digits.py --shifted-train   # also train on shifted digits (twice as long)
     python examples/mobius_digits.py --seeds 3         # mean ± std of 3 training runs (37 min)
+    python examples/mobius_digits.py --confusions      # which digits each model confuses
     python examples/mobius_digits.py --quick           # a tiny run: the pipeline only
 """
 
@@ -297,10 +298,31 @@ def format_errors(errors) -> str:
 
 
 @torch.no_grad()
-def error(model, images, labels):
+def predict(model, images) -> torch.Tensor:
+    """The predicted class of every image (N,), in eval mode."""
     model.eval()
-    wrong = sum((model(x).argmax(1) != y).sum().item() for x, y in zip(images.split(500), labels.split(500)))
-    return 100.0 * wrong / len(labels)
+    return torch.cat([model(x).argmax(1) for x in images.split(500)])
+
+
+def error(model, images, labels):
+    """Test error in %."""
+    return 100.0 * (predict(model, images) != labels).sum().item() / len(labels)
+
+
+def confusion(predicted, labels) -> np.ndarray:
+    """(10, 10) counts: row the true class, column the predicted one."""
+    counts = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(counts, (labels.numpy(), predicted.numpy()), 1)
+    return counts
+
+
+def describe_confusions(counts: np.ndarray, top: int = 4) -> str:
+    """The error, the ``top`` most frequent confusions and the share of 2 <-> 5 in the error."""
+    total, wrong = counts.sum(), counts.sum() - np.trace(counts)
+    off = sorted(((counts[i, j], i, j) for i in range(10) for j in range(10) if i != j and counts[i, j]), reverse=True)
+    pairs = ", ".join(f"{i}->{j} {n}" for n, i, j in off[:top])
+    two_five = 100.0 * (counts[2, 5] + counts[5, 2]) / total
+    return f"error {100.0 * wrong / total:.2f}%, of it 2<->5 {two_five:.2f} points; most confused: {pairs or 'none'}"
 
 
 def write_picture(path, images, labels, amounts, predicted):
@@ -354,6 +376,12 @@ def parse_args(argv=None):
     )
     parser.add_argument("--picture", default="", help="PNG of 8 shifted test digits with predictions ('' for none)")
     parser.add_argument("--verbose", action="store_true", help="print the training loss of every epoch")
+    parser.add_argument(
+        "--confusions",
+        action="store_true",
+        help="after centred training: the most frequent confusions on centred test digits and on the same "
+        "digits mirrored across the width (what a shift by 28 does), summed over the seeds",
+    )
     parser.add_argument("--quick", action="store_true", help="a tiny run (300 digits, 1 epoch): the pipeline only")
     args = parser.parse_args(argv)
     if args.quick:
@@ -415,6 +443,7 @@ def main(argv=None):
         name = NAMES[key]
         t0 = time.perf_counter()
         runs = []  # per training seed: the errors of the table's columns
+        counts = {"centred": 0, "mirrored": 0}  # --confusions: summed over the training seeds
         for seed in range(args.seed, args.seed + args.seeds):
             cells = []
             for regime, x in regimes:
@@ -422,6 +451,9 @@ def main(argv=None):
                 model = train(make(), x, y_train, args.epochs, args.lr, seed, info, log, args.mirror_train)
                 if regime == "centred":
                     cells.append(error(model, x_test, y_test))
+                    if args.confusions:
+                        counts["centred"] += confusion(predict(model, x_test), y_test)
+                        counts["mirrored"] += confusion(predict(model, x_test.flip(2)), y_test)
                 cells.append(error(model, x_shifted, y_shifted))
                 if regime == "centred" and seed == args.seed:
                     with torch.no_grad():
@@ -432,6 +464,9 @@ def main(argv=None):
         row = f"| {name} | {describe(model)} | {n_params(model)} | " + " | ".join(cells) + " |"
         rows.append(row + f" {seconds:.0f} s |")
         print(f"  {rows[-1]} (load average {os.getloadavg()[0]:.2f})", flush=True)
+        if args.confusions:
+            for test, n in counts.items():
+                print(f"    {test} test digits: {describe_confusions(n)}")
     if args.picture and info.rank == 0:
         write_picture(args.picture, x_shifted[:8], y_shifted[:8], amounts[:8], predicted)
         print(f"picture -> {args.picture} (shifted test digits; predictions after centred training)")

@@ -159,6 +159,22 @@ def test_mobius_seeds_give_mean_and_spread(capsys):
         strip.parse_args(["--readout", "16", "--head", "plain"])
 
 
+def test_mobius_confusions_are_counted_per_model(capsys):
+    """``--confusions``: two lines per model (centred and mirrored test digits), summed over the
+    seeds; the summary counts the confusions it names."""
+    strip = load("mobius_digits")
+    strip.main(["--quick", "--models", "seam,regular", "--seeds", "2", "--confusions"])
+    lines = capsys.readouterr().out.splitlines()
+    for test in ("centred", "mirrored"):
+        assert sum(line.strip().startswith(f"{test} test digits: error") for line in lines) == 2
+    counts = np.zeros((10, 10), dtype=np.int64)
+    counts[2, 2], counts[5, 5], counts[2, 5], counts[5, 2], counts[7, 1] = 40, 40, 6, 3, 1
+    text = strip.describe_confusions(counts)
+    assert text.startswith("error 11.11%, of it 2<->5 10.00 points; most confused: 2->5 6, 5->2 3, 7->1 1"), text
+    labels = torch.tensor([2, 5, 5, 7])
+    assert strip.confusion(torch.tensor([2, 2, 5, 1]), labels)[5, 2] == 1
+
+
 def test_mobius_readout_width_sets_the_last_block_and_keeps_counts_matched():
     """``--readout N``: every model's last block has N trivial fields (channels), and the gauge
     models stay within 10% of the seam-padded CNN's parameter count (as in the paper)."""
