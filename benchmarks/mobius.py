@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import mobius_digits as md  # noqa: E402
+from measure import timed  # noqa: E402
 
 from gaugeconv.nn import NormNonlinearity  # noqa: E402
 
@@ -67,9 +67,7 @@ def main(argv=None) -> None:
     times = {name: [] for name in steps}
     for _ in range(args.repeats):  # interleaved: load changes hit every variant alike
         for name, (_, step) in steps.items():
-            t = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - t)
+            times[name].append(timed(step))
     ms = {name: 1000 * statistics.median(t) for name, t in times.items()}
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch 128, --channels {args.channels}")
     print("| model | fields / channels per stage | params | ms / step | / seam CNN | shortcuts: general / now |")

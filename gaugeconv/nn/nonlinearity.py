@@ -139,7 +139,8 @@ class NormNonlinearity(nn.Module):
         # which branches the type needs: both are computed for every channel only when it mixes them
         self._any_pointwise, self._all_pointwise = bool(pointwise.any()), bool(pointwise.all())
         # every field scaled by its norm has one channel (sign fields): the norm is |x| channel by channel
-        self._one_channel_norms = all(f.width == 1 for f in field_type if f.kind not in ("0", "reg"))
+        scaled_fields = field_type.field_of_channel[~pointwise]
+        self._one_channel_norms = len(np.unique(scaled_fields)) == len(scaled_fields)
         self.register_buffer("field_of", as_tensor(field_type.field_of_channel), persistent=False)
         self.bias = nn.Parameter(torch.zeros(field_type.n_fields)) if bias else None
 
